@@ -1,0 +1,30 @@
+//! `wellbeing`: one binary for the operator, the assistant service, the embedded mode and the tools.
+
+mod commands;
+mod telemetry;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "wellbeing", version, about = "A self-hosted personal wellbeing assistant")]
+struct Cli {
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "WELLBEING_LOG_FORMAT", default_value = "text")]
+    log_format: telemetry::LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the CRD manifests into the Helm chart.
+    Crdgen(commands::crdgen::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Crdgen(args) => commands::crdgen::run(args),
+    }
+}
