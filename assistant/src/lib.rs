@@ -1,1 +1,7 @@
-//! placeholder
+//! The assistant's brain: no Kubernetes and no HTTP server in here.
+
+pub mod checkin;
+pub mod store;
+
+pub use checkin::CheckIn;
+pub use store::{Store, StoreError};
