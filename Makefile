@@ -1,12 +1,14 @@
 # The commands people run; CI (.ci/run) calls `make test`.
 CARGO ?= cargo
 HELM ?= $(shell scripts/install-helm.sh)
+PYTHON ?= python3
 
-.PHONY: test lint fmt generate build run e2e helm
+.PHONY: test lint fmt generate build run e2e helm python-deps pytest
 
 ## Everything CI checks: formatting, lints, generated files, unit and integration tests, the chart.
 test: lint
 	$(CARGO) test --workspace --locked
+	$(MAKE) pytest
 	$(MAKE) helm
 
 lint:
@@ -15,6 +17,14 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Python dependencies of the plugin host and its tests (also needed by the assistant's plugin tests).
+python-deps:
+	$(PYTHON) -m pip install -r plugins/host/requirements-dev.txt
+
+## The plugin host's own tests.
+pytest:
+	$(PYTHON) -m pytest plugins/host/tests -q
 
 ## Regenerate the CRD YAML in charts/wellbeing/crds from the Rust types.
 generate:
