@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Write the CRD manifests into the Helm chart.
     Crdgen(commands::crdgen::Args),
+    /// Secrets the system needs: `secrets resolve` stores the missing ones.
+    Secrets(commands::secrets::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -26,5 +28,6 @@ fn main() -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     match cli.command {
         Command::Crdgen(args) => commands::crdgen::run(args),
+        Command::Secrets(args) => commands::secrets::run(args),
     }
 }

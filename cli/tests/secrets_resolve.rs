@@ -1,0 +1,78 @@
+//! `wellbeing secrets resolve` as a user runs it, on the built binary, with the local store:
+//! the non-interactive path (`--from-stdin`) and the dry run over a manifests folder.
+
+use std::{
+    io::Write as _,
+    process::{Command, Output, Stdio},
+};
+
+const PLUGIN: &str = r#"
+apiVersion: wellbeing.dev/v1alpha1
+kind: Plugin
+metadata: {name: weather-walks}
+spec:
+  description: Weather for walks
+  source: {mcp: {image: "example.com/weather:1"}}
+  requiredSecrets: [{name: openweather-api-key, env: OPENWEATHER_API_KEY}]
+"#;
+
+fn wellbeing(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wellbeing"))
+        .args(args)
+        .env_remove("WELLBEING_SECRET_STORE")
+        .env_remove("WELLBEING_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn from_stdin_fills_the_requirement_the_dry_run_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plugins.yaml"), PLUGIN).unwrap();
+    let manifests = dir.path().to_str().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let base = ["secrets", "resolve", "--store", "local", "--data-dir", data];
+
+    let listed = wellbeing(&[&base[..], &["--manifests", manifests, "--dry-run"]].concat(), "");
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let out = text(&listed.stdout);
+    assert!(out.contains("Missing in the local store (1 of 1)"), "{out}");
+    assert!(out.contains("openweather-api-key  (used by weather-walks)"), "{out}");
+
+    let secret = "owm-0123456789abcdef";
+    let stored = wellbeing(&[&base[..], &["--from-stdin", "openweather-api-key"]].concat(), &format!("{secret}\n"));
+    assert!(stored.status.success(), "{}", text(&stored.stderr));
+    assert_eq!(text(&stored.stdout), "stored openweather-api-key in the local store\n");
+    assert!(!text(&stored.stderr).contains(secret), "the value reached the logs");
+
+    let file = std::fs::read_to_string(dir.path().join("data/secrets.json")).unwrap();
+    assert!(file.contains(&format!("\"openweather-api-key\": \"{secret}\"")), "{file}");
+
+    let listed = wellbeing(&[&base[..], &["--manifests", manifests, "--dry-run"]].concat(), "");
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert_eq!(text(&listed.stdout), "All 1 required secrets are present in the local store.\n");
+}
+
+#[test]
+fn empty_stdin_and_missing_data_dir_fail_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let empty =
+        wellbeing(&["secrets", "resolve", "--store", "local", "--data-dir", data, "--from-stdin", "some-key"], "");
+    assert!(!empty.status.success());
+    assert!(text(&empty.stderr).contains("no value on stdin"), "{}", text(&empty.stderr));
+
+    let no_dir = wellbeing(&["secrets", "resolve", "--store", "local", "--from-stdin", "some-key"], "v");
+    assert!(!no_dir.status.success());
+    assert!(text(&no_dir.stderr).contains("--data-dir"), "{}", text(&no_dir.stderr));
+}
