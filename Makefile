@@ -29,10 +29,16 @@ pytest:
 ## Regenerate the CRD YAML in charts/wellbeing/crds from the Rust types.
 generate:
 	$(CARGO) run -q -p wellbeing -- crdgen
+	rm -f charts/wellbeing-crds/files/*.yaml && cp charts/wellbeing/crds/*.yaml charts/wellbeing-crds/files/
 
 helm:
 	$(HELM) lint charts/wellbeing
+	$(HELM) lint charts/wellbeing -f charts/wellbeing/values-gcp.yaml
 	$(HELM) template wellbeing charts/wellbeing --namespace wellbeing > /dev/null
+	$(HELM) template wellbeing charts/wellbeing --namespace wellbeing -f charts/wellbeing/values-gcp.yaml > /dev/null
+	$(HELM) template wellbeing charts/wellbeing --namespace wellbeing --set 'watchNamespaces={*}' > /dev/null
+	$(HELM) lint charts/wellbeing-crds
+	$(HELM) template wellbeing-crds charts/wellbeing-crds > /dev/null
 
 build:
 	$(CARGO) build --release --locked -p wellbeing
