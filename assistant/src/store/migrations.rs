@@ -13,8 +13,14 @@ pub struct Migration {
 }
 
 /// Every migration, in order. Add a new file to migrations/ and one line here.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "initial", sql: include_str!("../../../migrations/0001_initial.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "initial", sql: include_str!("../../../migrations/0001_initial.sql") },
+    Migration {
+        version: 2,
+        name: "goals_reminders",
+        sql: include_str!("../../../migrations/0002_goals_reminders.sql"),
+    },
+];
 
 pub fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
