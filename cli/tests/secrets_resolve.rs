@@ -64,7 +64,7 @@ fn from_stdin_fills_the_requirement_the_dry_run_listed() {
 }
 
 #[test]
-fn empty_stdin_and_missing_data_dir_fail_with_a_reason() {
+fn empty_stdin_fails_and_the_data_dir_defaults_to_wellbeing_ups() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let empty =
@@ -72,7 +72,20 @@ fn empty_stdin_and_missing_data_dir_fail_with_a_reason() {
     assert!(!empty.status.success());
     assert!(text(&empty.stderr).contains("no value on stdin"), "{}", text(&empty.stderr));
 
-    let no_dir = wellbeing(&["secrets", "resolve", "--store", "local", "--from-stdin", "some-key"], "v");
-    assert!(!no_dir.status.success());
-    assert!(text(&no_dir.stderr).contains("--data-dir"), "{}", text(&no_dir.stderr));
+    // Without --data-dir the value lands where `wellbeing up` looks: $XDG_DATA_HOME/wellbeing.
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wellbeing"))
+        .args(["secrets", "resolve", "--store", "local", "--from-stdin", "some-key"])
+        .env_remove("WELLBEING_DATA_DIR")
+        .env_remove("WELLBEING_SECRET_STORE")
+        .env("XDG_DATA_HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"v").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(home.path().join("wellbeing/secrets.json").exists());
 }

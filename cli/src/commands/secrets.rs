@@ -42,7 +42,8 @@ pub struct ResolveArgs {
     /// of manifests instead of from the cluster.
     #[arg(long, env = "WELLBEING_MANIFESTS")]
     manifests: Option<PathBuf>,
-    /// Data directory of the local store.
+    /// Data directory of the local store (default: the one `wellbeing up` uses,
+    /// ~/.local/share/wellbeing on Linux).
     #[arg(long, env = "WELLBEING_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// List the missing secrets and ask for nothing.
@@ -125,7 +126,8 @@ fn build_store(args: &ResolveArgs, client: Option<kube::Client>) -> anyhow::Resu
         kind: args.store,
         gcp_project: args.gcp_project.clone(),
         namespace: args.namespace.clone(),
-        data_dir: args.data_dir.clone(),
+        // Same default as `wellbeing up`, so both find the same secrets.json.
+        data_dir: args.data_dir.clone().or_else(|| dirs::data_dir().map(|d| d.join("wellbeing"))),
         client,
     };
     Ok(secret_store::from_config(&cfg)?)
