@@ -1,8 +1,13 @@
 //! The assistant's brain: no Kubernetes and no HTTP server in here.
 
 pub mod checkin;
+pub mod extract;
 pub mod goals;
+pub mod llm;
+pub mod persona;
 pub mod plugins;
+pub mod redact;
+pub mod safety;
 pub mod store;
 
 pub use checkin::CheckIn;
