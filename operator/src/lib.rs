@@ -1,2 +1,44 @@
-//! placeholder
+//! `wellbeing-operator`: kube-runtime controllers for Personas, Goals, Plugins and
+//! SecretRequirements, leader election, the operator's HTTP endpoints, and the secret stores.
+//!
+//! Each controller is a pipeline: fetch what the decision needs (I/O), decide (a pure function in
+//! `build` or the module itself), apply children by server-side apply, then write the status
+//! only when it changed, with an Event for each condition transition.
+
+pub mod apply;
+pub mod backoff;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod events;
+pub mod goal;
+pub mod leader;
+pub mod metrics;
+pub mod names;
+pub mod persona;
+pub mod plugin;
+pub mod requirement;
+pub mod run;
 pub mod secret_store;
+pub mod security;
+pub mod server;
+
+#[cfg(test)]
+mod test_support;
+
+pub use config::{OperatorConfig, PluginDefaults, SecretDelivery};
+pub use context::Context;
+pub use error::Error;
+pub use run::{LeaderOptions, RunError, RunOptions, Scope, run, run_controllers};
+
+/// An error and its causes on one line, for logs and condition messages.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}

@@ -1,0 +1,71 @@
+//! The context every reconcile shares: client, secret store, metrics, events, settings, clock.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kube::{
+    Client,
+    runtime::events::{Recorder, Reporter},
+};
+
+use crate::{
+    backoff::Backoff,
+    config::OperatorConfig,
+    metrics::Metrics,
+    names::FIELD_MANAGER,
+    secret_store::{SecretStore, StoreError},
+};
+
+/// Current time. A function so tests run on a fixed clock.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The secret store for a namespace. The Kubernetes store is per namespace (plugin pods can only
+/// reference Secrets in their own namespace); GCP and local stores are one for all.
+pub type StoreFor = Arc<dyn Fn(&str) -> Result<Arc<dyn SecretStore>, StoreError> + Send + Sync>;
+
+pub struct Context {
+    pub client: Client,
+    pub store_for: StoreFor,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    pub config: OperatorConfig,
+    pub clock: Clock,
+    pub backoff: Backoff,
+}
+
+impl Context {
+    /// `instance` names this replica in Events (the pod name).
+    pub fn new(
+        client: Client,
+        store_for: StoreFor,
+        metrics: Arc<Metrics>,
+        config: OperatorConfig,
+        instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter { controller: FIELD_MANAGER.to_string(), instance };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            store_for,
+            metrics,
+            config,
+            clock: Arc::new(Utc::now),
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Replace the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// One store shared by every namespace.
+    pub fn shared_store(store: Arc<dyn SecretStore>) -> StoreFor {
+        Arc::new(move |_| Ok(store.clone()))
+    }
+}

@@ -1,0 +1,366 @@
+//! Plugin controller: SecretRequirements for declared secrets, then the MCP server's children
+//! once the plugin is approved and every secret is present.
+
+pub mod build;
+
+use std::{sync::Arc, time::Duration};
+
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{ConfigMap, Secret, Service},
+    networking::v1::NetworkPolicy,
+    node::v1::RuntimeClass,
+};
+use kube::{
+    Api, ResourceExt,
+    api::{DynamicObject, PostParams},
+    runtime::controller::Action,
+};
+use rand::Rng;
+use tracing::{Span, debug, field, info, instrument};
+use wellbeing_crds::{Plugin, SecretRequirement, plugin::LlmTask, secret_requirement::SecretPhase};
+
+use crate::{
+    apply::{apply, apply_status, delete_if_exists},
+    config::SecretDelivery,
+    context::Context,
+    error::{Error, Result, kube_err},
+    events,
+    names::requirement_name,
+};
+use build::{Stage, Workload, changed, conditions_of, status, status_patch, validate};
+
+pub const KIND: &str = "Plugin";
+
+/// A Ready plugin is looked at again this often even without events (a safety net; the
+/// Deployment watch reports availability changes as they happen).
+const READY_RESYNC: Duration = Duration::from_secs(600);
+
+#[instrument(skip_all, fields(namespace = field::Empty, name = %plugin.name_any()))]
+pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action> {
+    let _timer = ctx.metrics.reconcile(KIND);
+    let name = plugin.name_any();
+    let ns = plugin.namespace().ok_or_else(|| Error::MissingNamespace { kind: KIND, name: name.clone() })?;
+    Span::current().record("namespace", field::display(&ns));
+    if plugin.metadata.deletion_timestamp.is_some() {
+        // Children go with their owner reference; the requirement controller drops this plugin
+        // from `usedBy` (and unused requirements) when it sees the deletion.
+        return Ok(Action::await_change());
+    }
+
+    let (stage, missing) = match validate(&plugin, &ctx.config) {
+        Err(invalid) => (Stage::Invalid(invalid), None),
+        Ok(_) if !plugin.spec.approved => (Stage::NotApproved, None),
+        Ok(workload) => {
+            let missing = ensure_requirements(&ctx, &ns, &plugin).await?;
+            let stage = if !missing.is_empty() {
+                Stage::WaitingForSecrets
+            } else if let Workload::External { url } = &workload {
+                Stage::Ready { endpoint: url.clone() }
+            } else {
+                match sandbox(&ctx).await? {
+                    Sandbox::Missing { runtime_class } if ctx.config.plugin.require_sandbox => {
+                        Stage::SandboxUnavailable { runtime_class }
+                    }
+                    found => deploy(&ctx, &ns, &plugin, &workload, found.runtime_class()).await?,
+                }
+            };
+            (stage, Some(missing))
+        }
+    };
+    let runs = match &stage {
+        Stage::Deploying => true,
+        Stage::Ready { .. } => has_workload(&plugin),
+        _ => false,
+    };
+    if !runs {
+        // Nothing may run that is not approved, valid, sandboxed and supplied with its secrets.
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+        if delete_if_exists(&deployments, &build::workload_name(&name), "Deployment").await? {
+            info!(namespace = %ns, name = %name, "stopped plugin that may not run");
+        }
+    }
+
+    let new = status(&plugin, &stage, missing.as_deref(), ctx.now());
+    let old = plugin.status.as_ref();
+    if changed(old, &new) {
+        let plugins: Api<Plugin> = Api::namespaced(ctx.client.clone(), &ns);
+        apply_status(&plugins, &name, &status_patch(&new), KIND).await?;
+        events::publish(&ctx, plugin.as_ref(), conditions_of(old), &new.conditions).await;
+        info!(namespace = %ns, name = %name, phase = ?new.phase, "plugin status updated");
+    }
+    Ok(match stage {
+        Stage::Ready { .. } => Action::requeue(READY_RESYNC),
+        // Requirement and Deployment watches bring the news; the poll interval bounds the wait.
+        _ => Action::requeue(ctx.config.poll_interval),
+    })
+}
+
+fn has_workload(plugin: &Plugin) -> bool {
+    let mcp = plugin.spec.source.mcp.as_ref();
+    !mcp.is_some_and(|m| m.image.is_none() && m.url.is_some())
+}
+
+/// Make sure one SecretRequirement exists per declared secret; return the ids not yet Present.
+/// An existing, correct requirement is only read, so an unchanged plugin writes nothing.
+async fn ensure_requirements(ctx: &Context, ns: &str, plugin: &Plugin) -> Result<Vec<String>> {
+    let api: Api<SecretRequirement> = Api::namespaced(ctx.client.clone(), ns);
+    let mut missing = Vec::new();
+    for id in plugin.spec.secret_names() {
+        let req_name = requirement_name(&id);
+        let existing = api.get_opt(&req_name).await.map_err(kube_err("get", "SecretRequirement", &req_name))?;
+        let current = match existing {
+            Some(r) if build::requirement_up_to_date(&r, &id) => r,
+            _ => {
+                let desired = build::requirement(ns, &id);
+                info!(namespace = %ns, requirement = %req_name, "applying secret requirement");
+                apply(&api, &req_name, &desired, "SecretRequirement").await?
+            }
+        };
+        let present = current.status.as_ref().is_some_and(|s| s.phase == SecretPhase::Present);
+        if !present {
+            missing.push(id);
+        }
+    }
+    Ok(missing)
+}
+
+enum Sandbox {
+    NotConfigured,
+    Available { runtime_class: String },
+    Missing { runtime_class: String },
+}
+
+impl Sandbox {
+    fn runtime_class(self) -> Option<String> {
+        match self {
+            Sandbox::Available { runtime_class } => Some(runtime_class),
+            // Not required: run without the sandbox rather than not at all.
+            Sandbox::NotConfigured | Sandbox::Missing { .. } => None,
+        }
+    }
+}
+
+async fn sandbox(ctx: &Context) -> Result<Sandbox> {
+    let Some(rc) = ctx.config.plugin.runtime_class.clone() else { return Ok(Sandbox::NotConfigured) };
+    let api: Api<RuntimeClass> = Api::all(ctx.client.clone());
+    Ok(match api.get_opt(&rc).await.map_err(kube_err("get", "RuntimeClass", &rc))? {
+        Some(_) => Sandbox::Available { runtime_class: rc },
+        None => Sandbox::Missing { runtime_class: rc },
+    })
+}
+
+/// Apply the children. The NetworkPolicy goes first so no plugin pod ever runs unconfined.
+async fn deploy(
+    ctx: &Context,
+    ns: &str,
+    plugin: &Plugin,
+    workload: &Workload,
+    runtime_class: Option<String>,
+) -> Result<Stage> {
+    let client = &ctx.client;
+    let name = plugin.name_any();
+    let wname = build::workload_name(&name);
+
+    let np = build::network_policy(plugin, workload, &ctx.config);
+    apply(&Api::<NetworkPolicy>::namespaced(client.clone(), ns), &wname, &np, "NetworkPolicy").await?;
+
+    if plugin.spec.llm != LlmTask::None {
+        ensure_gateway_token(ctx, ns, plugin).await?;
+    }
+    if let Workload::Python { module, code: Some(code) } = workload {
+        let cm = build::config_map(plugin, module, code);
+        apply(&Api::<ConfigMap>::namespaced(client.clone(), ns), &wname, &cm, "ConfigMap").await?;
+    }
+    if let SecretDelivery::GkeSecretManager { project } = &ctx.config.secret_delivery
+        && !plugin.spec.required_secrets.is_empty()
+    {
+        let spc = build::secret_provider_class(plugin, project);
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &build::provider_class_resource());
+        apply(&api, &build::provider_class_name(&name), &spc, "SecretProviderClass").await?;
+    }
+    let Some(deployment) = build::deployment(plugin, workload, &ctx.config, runtime_class) else {
+        return Ok(Stage::Ready { endpoint: build::endpoint(plugin, workload) });
+    };
+    let applied = apply(&Api::<Deployment>::namespaced(client.clone(), ns), &wname, &deployment, "Deployment").await?;
+    let svc = build::service(plugin, workload);
+    apply(&Api::<Service>::namespaced(client.clone(), ns), &wname, &svc, "Service").await?;
+
+    let available = applied.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+    debug!(namespace = %ns, name = %name, available, "plugin deployment applied");
+    Ok(if available >= 1 { Stage::Ready { endpoint: build::endpoint(plugin, workload) } } else { Stage::Deploying })
+}
+
+/// Create the plugin's gateway token once. It is never updated (a rotation would cut running
+/// pods off the gateway) and never logged.
+async fn ensure_gateway_token(ctx: &Context, ns: &str, plugin: &Plugin) -> Result<()> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let secret_name = build::gateway_secret_name(&plugin.name_any());
+    if api.get_opt(&secret_name).await.map_err(kube_err("get", "Secret", &secret_name))?.is_some() {
+        return Ok(());
+    }
+    let token = hex::encode(rand::rng().random::<[u8; 32]>());
+    match api
+        .create(
+            &PostParams { field_manager: Some(crate::names::FIELD_MANAGER.into()), ..Default::default() },
+            &build::gateway_secret(plugin, token),
+        )
+        .await
+    {
+        Ok(_) => {
+            info!(namespace = %ns, secret = %secret_name, "created plugin gateway token");
+            Ok(())
+        }
+        // Another replica or an earlier attempt won the race: the existing token stands.
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(kube_err("create", "Secret", &secret_name)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        config::OperatorConfig,
+        test_support::{FakeStore, Routes, at, echo, fixture, not_found, plugin, requirement, to_json, with_status},
+    };
+    use http::Method;
+    use serde_json::json;
+
+    const NOW: &str = "2026-05-04T10:00:00Z";
+    const REQS: &str = "/apis/wellbeing.dev/v1alpha1/namespaces/ns/secretrequirements";
+    const PLUGINS: &str = "/apis/wellbeing.dev/v1alpha1/namespaces/ns/plugins";
+    const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/ns/deployments";
+
+    #[tokio::test]
+    async fn missing_secret_creates_one_requirement_and_waits() {
+        let p = plugin("weather", &["owm-key"]);
+        let routes = Routes::new()
+            .on(Method::GET, REQS, |_| not_found())
+            .on(Method::PATCH, REQS, echo)
+            .on(Method::GET, DEPLOYMENTS, |_| not_found())
+            .on(Method::PATCH, PLUGINS, with_status(to_json(&p)));
+        let f = fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), routes.into_responder());
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+
+        assert_eq!(
+            f.lines(),
+            [
+                format!("GET {REQS}/owm-key"),
+                format!("PATCH {REQS}/owm-key"),
+                format!("GET {DEPLOYMENTS}/plugin-weather"),
+                format!("PATCH {PLUGINS}/weather/status"),
+                "POST /apis/events.k8s.io/v1/namespaces/ns/events".into(),
+            ]
+        );
+        let apply = &f.find(Method::PATCH, REQS)[0];
+        assert!(apply.query().contains("fieldManager=wellbeing-operator"));
+        assert_eq!(apply.body["spec"]["secretId"], "owm-key");
+        assert_eq!(apply.body["metadata"]["labels"]["app.kubernetes.io/managed-by"], "wellbeing-operator");
+        assert!(apply.body["metadata"].get("ownerReferences").is_none(), "shared by every plugin that needs it");
+        let s = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(s["phase"], "WaitingForSecrets");
+        assert_eq!(s["missingSecrets"], json!(["owm-key"]));
+        assert!(f.store_calls.lock().unwrap().is_empty(), "presence is the requirement controller's job");
+    }
+
+    fn deploy_routes(p: &Plugin, available: i32) -> Routes {
+        let stored = to_json(p);
+        let present = to_json(&requirement("owm-key", Some("Present")));
+        Routes::new()
+            .on(Method::GET, REQS, move |_| (200, present.clone()))
+            .on(Method::GET, "/secrets/plugin-weather-gateway", |_| not_found())
+            .on(Method::POST, "/api/v1/namespaces/ns/secrets", echo)
+            .on(Method::PATCH, DEPLOYMENTS, move |body| {
+                let mut d = body.clone();
+                d["status"] = json!({"availableReplicas": available});
+                (200, d)
+            })
+            .on(Method::PATCH, "/status", with_status(stored))
+            .on(Method::PATCH, "/namespaces/ns/", echo)
+    }
+
+    #[tokio::test]
+    async fn present_secrets_deploy_the_children_then_ready() {
+        let p = plugin("weather", &["owm-key"]);
+        let f =
+            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), deploy_routes(&p, 0).into_responder());
+        reconcile(Arc::new(p.clone()), f.ctx.clone()).await.unwrap();
+        assert_eq!(
+            f.lines(),
+            [
+                format!("GET {REQS}/owm-key"),
+                "PATCH /apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/plugin-weather".into(),
+                "GET /api/v1/namespaces/ns/secrets/plugin-weather-gateway".into(),
+                "POST /api/v1/namespaces/ns/secrets".into(),
+                "PATCH /api/v1/namespaces/ns/configmaps/plugin-weather".into(),
+                format!("PATCH {DEPLOYMENTS}/plugin-weather"),
+                "PATCH /api/v1/namespaces/ns/services/plugin-weather".into(),
+                format!("PATCH {PLUGINS}/weather/status"),
+                "POST /apis/events.k8s.io/v1/namespaces/ns/events".into(),
+            ]
+        );
+        for r in f.find(Method::PATCH, "/namespaces/ns/") {
+            assert!(r.query().contains("fieldManager=wellbeing-operator"), "{}", r.uri);
+            if !r.path().ends_with("/status") {
+                assert_eq!(r.body["metadata"]["ownerReferences"][0]["uid"], "uid-weather", "{}", r.path());
+            }
+        }
+        let token = &f.find(Method::POST, "/secrets")[0].body;
+        let value = token["stringData"]["token"].as_str().unwrap();
+        assert_eq!(value.len(), 64, "32 random bytes, hex");
+        assert_eq!(token["metadata"]["labels"]["app.kubernetes.io/component"], "plugin-gateway-token");
+        let cm = &f.find(Method::PATCH, "/configmaps/")[0].body;
+        assert_eq!(cm["data"]["v1.py"], "def run(args):\n    return {}\n");
+        let s = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(s["phase"], "Deploying");
+        assert!(s.get("endpoint").is_none());
+
+        // The Deployment reports an available replica: Ready, with the endpoint.
+        let f =
+            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), deploy_routes(&p, 1).into_responder());
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+        let s = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(s["phase"], "Ready");
+        assert_eq!(s["endpoint"], "http://plugin-weather.ns.svc:8000/mcp");
+        assert_eq!(s["missingSecrets"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn unapproved_plugin_is_stopped_and_asks_for_nothing() {
+        let mut p = plugin("weather", &["owm-key"]);
+        p.spec.approved = false;
+        let running = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                             "metadata": {"name": "plugin-weather", "namespace": "ns"}, "spec": {"selector": {}, "template": {}}});
+        let routes = Routes::new()
+            .on(Method::GET, DEPLOYMENTS, move |_| (200, running.clone()))
+            .on(Method::DELETE, DEPLOYMENTS, |_| {
+                (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))
+            })
+            .on(Method::PATCH, PLUGINS, with_status(to_json(&p)));
+        let f = fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), routes.into_responder());
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+        assert!(f.find(Method::GET, REQS).is_empty() && f.find(Method::PATCH, REQS).is_empty());
+        assert_eq!(f.find(Method::DELETE, DEPLOYMENTS)[0].path(), format!("{DEPLOYMENTS}/plugin-weather"));
+        let s = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(s["phase"], "NotApproved");
+    }
+
+    #[tokio::test]
+    async fn required_sandbox_missing_blocks_the_deployment() {
+        let p = plugin("weather", &[]);
+        let mut config = OperatorConfig::default();
+        config.plugin.runtime_class = Some("gvisor".into());
+        config.plugin.require_sandbox = true;
+        let routes = Routes::new()
+            .on(Method::GET, "/apis/node.k8s.io/v1/runtimeclasses/gvisor", |_| not_found())
+            .on(Method::GET, DEPLOYMENTS, |_| not_found())
+            .on(Method::PATCH, PLUGINS, with_status(to_json(&p)));
+        let f = fixture(config, FakeStore::default(), at(NOW), routes.into_responder());
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+        assert!(f.find(Method::PATCH, DEPLOYMENTS).is_empty());
+        let s = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(s["phase"], "Failed");
+        assert_eq!(s["conditions"][0]["reason"], "SandboxUnavailable");
+    }
+}

@@ -1,0 +1,402 @@
+//! Runtime wiring: the four controllers per watch scope, leader election, the HTTP server and
+//! shutdown.
+
+use std::{
+    fmt::Debug,
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use futures::{StreamExt, future::join_all};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    batch::v1::CronJob,
+    core::v1::{ConfigMap, Service},
+    networking::v1::NetworkPolicy,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    runtime::{
+        Controller,
+        controller::{Action, Config as ControllerConfig},
+        reflector::ObjectRef,
+        watcher,
+    },
+};
+use tokio::{net::TcpListener, sync::watch};
+use tracing::{Instrument, info, info_span, warn};
+use wellbeing_crds::{Goal, Persona, Plugin, SecretRequirement};
+
+use crate::{
+    context::Context,
+    error::{Error, Result},
+    goal, leader,
+    names::{managed_selector, requirement_name},
+    persona, plugin, requirement,
+    server::{self, Health},
+};
+
+/// Concurrent reconciles per controller. Persona reconciles list their peers, so a few at a time
+/// is plenty; requirement reconciles wait on the store and benefit from more.
+pub const PERSONA_CONCURRENCY: u16 = 2;
+pub const GOAL_CONCURRENCY: u16 = 4;
+pub const PLUGIN_CONCURRENCY: u16 = 4;
+pub const REQUIREMENT_CONCURRENCY: u16 = 8;
+
+/// Where the controllers watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    AllNamespaces,
+    Namespace(String),
+}
+
+impl Scope {
+    /// Every relation between our kinds stays inside one namespace, so several namespaces are
+    /// simply several independent sets of controllers.
+    pub fn from_list(namespaces: &[String]) -> Vec<Scope> {
+        if namespaces.is_empty() {
+            vec![Scope::AllNamespaces]
+        } else {
+            namespaces.iter().map(|n| Scope::Namespace(n.clone())).collect()
+        }
+    }
+
+    fn api<K>(&self, client: &Client) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match self {
+            Scope::AllNamespaces => Api::all(client.clone()),
+            Scope::Namespace(ns) => Api::namespaced(client.clone(), ns),
+        }
+    }
+}
+
+fn key<K: Resource>(kind: &str, obj: &K) -> String {
+    format!(
+        "{kind}/{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Error policy: count, log, back off per object (1 s doubling to 5 min).
+fn error_policy<K: Resource>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action {
+    move |obj, error, ctx| {
+        ctx.metrics.failure(kind, error.metric_label());
+        let delay = ctx.backoff.failed(&key(kind, obj.as_ref()));
+        warn!(
+            kind,
+            namespace = obj.meta().namespace.as_deref().unwrap_or_default(),
+            name = obj.meta().name.as_deref().unwrap_or_default(),
+            error = %crate::error_chain(error),
+            retry_in_seconds = delay.as_secs(),
+            "reconcile failed"
+        );
+        Action::requeue(delay)
+    }
+}
+
+/// Wrap a reconcile so a success clears the object's backoff.
+fn with_backoff_reset<K, F, Fut>(
+    kind: &'static str,
+    f: F,
+) -> impl FnMut(Arc<K>, Arc<Context>) -> futures::future::BoxFuture<'static, Result<Action>>
+where
+    K: Resource + Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = Result<Action>> + Send + 'static,
+{
+    move |obj, ctx| {
+        Box::pin(async move {
+            let k = key(kind, obj.as_ref());
+            let result = f(obj, ctx.clone()).await;
+            if result.is_ok() {
+                ctx.backoff.succeeded(&k);
+            }
+            result
+        })
+    }
+}
+
+async fn drain<K, E>(kind: &'static str, stream: impl futures::Stream<Item = Result<(ObjectRef<K>, Action), E>>)
+where
+    K: Resource + Debug,
+    K::DynamicType: Debug,
+    E: std::error::Error,
+{
+    stream
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(kind, object = %obj.name, "reconciled"),
+                // Reconcile errors are logged by the error policy; these are queue/watch errors.
+                Err(error) => tracing::debug!(kind, error = %error, "controller event"),
+            }
+        })
+        .await;
+}
+
+async fn wait_ready<K>(store: kube::runtime::reflector::Store<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let _ = store.wait_until_ready().await;
+}
+
+/// A future resolving once `stop` turns true, in the shape kube-runtime's graceful shutdown takes.
+pub fn stopped(stop: watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
+    // `Shared` makes the future `Sync`, which kube-runtime's graceful shutdown asks for.
+    async move {
+        let mut stop = stop;
+        let _ = stop.wait_for(|s| *s).await;
+    }
+    .boxed()
+    .shared()
+}
+
+use futures::FutureExt;
+
+/// Run the four controllers for one scope until `stop` turns true. `synced` is incremented once
+/// all four caches hold their first full list.
+pub async fn run_controllers(ctx: Arc<Context>, scope: Scope, stop: watch::Receiver<bool>, synced: Arc<AtomicUsize>) {
+    let client = ctx.client.clone();
+    let all = watcher::Config::default();
+    let managed = watcher::Config::default().labels(&managed_selector());
+
+    // Personas: a change to one re-reconciles the others of its namespace (conflicts).
+    let personas = Controller::new(scope.api::<Persona>(&client), all.clone());
+    let persona_store = personas.store();
+    let peers = persona_store.clone();
+    let personas = personas
+        .owns(scope.api::<CronJob>(&client), managed.clone())
+        .watches(scope.api::<Persona>(&client), all.clone(), move |changed: Persona| {
+            let ns = changed.namespace();
+            let name = changed.name_any();
+            peers
+                .state()
+                .into_iter()
+                .filter(|p| p.namespace() == ns && p.name_any() != name)
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .with_config(ControllerConfig::default().concurrency(PERSONA_CONCURRENCY))
+        .graceful_shutdown_on(stopped(stop.clone()));
+
+    // Goals: coverage depends on every Plugin of the namespace.
+    let goals = Controller::new(scope.api::<Goal>(&client), all.clone());
+    let goal_store = goals.store();
+    let goals_of_ns = goal_store.clone();
+    let goals = goals
+        .watches(scope.api::<Plugin>(&client), all.clone(), move |p: Plugin| {
+            let ns = p.namespace();
+            goals_of_ns
+                .state()
+                .into_iter()
+                .filter(|g| g.namespace() == ns)
+                .map(|g| ObjectRef::from_obj(g.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .with_config(ControllerConfig::default().concurrency(GOAL_CONCURRENCY))
+        .graceful_shutdown_on(stopped(stop.clone()));
+
+    // Plugins: children, and the requirements they wait for.
+    let plugins = Controller::new(scope.api::<Plugin>(&client), all.clone());
+    let plugin_store = plugins.store();
+    let users = plugin_store.clone();
+    let plugins = plugins
+        .owns(scope.api::<Deployment>(&client), managed.clone())
+        .owns(scope.api::<Service>(&client), managed.clone())
+        .owns(scope.api::<ConfigMap>(&client), managed.clone())
+        .owns(scope.api::<NetworkPolicy>(&client), managed.clone())
+        .watches(scope.api::<SecretRequirement>(&client), all.clone(), move |req: SecretRequirement| {
+            let ns = req.namespace();
+            let mut names: Vec<String> = req.status.as_ref().map(|s| s.used_by.clone()).unwrap_or_default();
+            names.extend(
+                users
+                    .state()
+                    .into_iter()
+                    .filter(|p| p.namespace() == ns)
+                    .filter(|p| p.spec.required_secrets.iter().any(|s| s.name == req.spec.secret_id))
+                    .map(|p| p.name_any()),
+            );
+            names.sort();
+            names.dedup();
+            let ns = ns.unwrap_or_default();
+            names.into_iter().map(|n| ObjectRef::new(&n).within(&ns)).collect::<Vec<_>>()
+        })
+        .with_config(ControllerConfig::default().concurrency(PLUGIN_CONCURRENCY))
+        .graceful_shutdown_on(stopped(stop.clone()));
+
+    // SecretRequirements: `usedBy` follows the Plugins, including their deletion.
+    let requirements = Controller::new(scope.api::<SecretRequirement>(&client), all.clone());
+    let requirement_store = requirements.store();
+    let requirements = requirements
+        .watches(scope.api::<Plugin>(&client), all.clone(), |p: Plugin| {
+            let ns = p.namespace().unwrap_or_default();
+            p.spec
+                .secret_names()
+                .into_iter()
+                .map(|id| ObjectRef::new(&requirement_name(&id)).within(&ns))
+                .collect::<Vec<_>>()
+        })
+        .with_config(ControllerConfig::default().concurrency(REQUIREMENT_CONCURRENCY))
+        .graceful_shutdown_on(stopped(stop.clone()));
+
+    let ready = {
+        let synced = synced.clone();
+        let scope = scope.clone();
+        async move {
+            futures::join!(
+                wait_ready(persona_store),
+                wait_ready(goal_store),
+                wait_ready(plugin_store),
+                wait_ready(requirement_store)
+            );
+            synced.fetch_add(1, Ordering::AcqRel);
+            info!(?scope, "controller caches synced");
+        }
+    };
+    let ready = tokio::spawn(ready.in_current_span());
+
+    futures::join!(
+        drain(
+            persona::KIND,
+            personas.run(
+                with_backoff_reset(persona::KIND, persona::reconcile),
+                error_policy(persona::KIND),
+                ctx.clone()
+            )
+        ),
+        drain(
+            goal::KIND,
+            goals.run(with_backoff_reset(goal::KIND, goal::reconcile), error_policy(goal::KIND), ctx.clone())
+        ),
+        drain(
+            plugin::KIND,
+            plugins.run(with_backoff_reset(plugin::KIND, plugin::reconcile), error_policy(plugin::KIND), ctx.clone())
+        ),
+        drain(
+            requirement::KIND,
+            requirements.run(
+                with_backoff_reset(requirement::KIND, requirement::reconcile),
+                error_policy(requirement::KIND),
+                ctx.clone()
+            )
+        ),
+    );
+    ready.abort();
+}
+
+/// Leader election settings.
+#[derive(Clone, Debug)]
+pub struct LeaderOptions {
+    /// Namespace of the Lease (the operator's own).
+    pub namespace: String,
+    /// This replica's identity (the pod name).
+    pub identity: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub listen: SocketAddr,
+    pub scopes: Vec<Scope>,
+    /// `None`: no election, this replica always leads (one replica, or tests).
+    pub leader: Option<LeaderOptions>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("failed to listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to keep leadership")]
+    Leadership(#[source] leader::LeaseError),
+    #[error("failed to keep the leader election task running")]
+    LeaderTask(#[source] tokio::task::JoinError),
+}
+
+/// Run the operator until `shutdown` resolves (graceful: in-flight reconciles finish) or the
+/// lease is lost (an error: the caller must exit the process).
+pub async fn run(
+    ctx: Arc<Context>,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::result::Result<(), RunError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (lead_tx, lead_rx) = watch::channel(opts.leader.is_none());
+    let synced = Arc::new(AtomicUsize::new(0));
+    let health = Health {
+        metrics: ctx.metrics.clone(),
+        leading: lead_rx.clone(),
+        synced: synced.clone(),
+        scopes: opts.scopes.len(),
+    };
+
+    let listener =
+        TcpListener::bind(opts.listen).await.map_err(|source| RunError::Bind { addr: opts.listen, source })?;
+    info!(addr = %opts.listen, "serving /healthz, /readyz and /metrics");
+    let server =
+        tokio::spawn(server::serve(listener, health, stopped(stop_rx.clone())).instrument(info_span!("http_server")));
+
+    let lease: futures::future::BoxFuture<'static, RunError> = match opts.leader.clone() {
+        Some(l) => {
+            let task = tokio::spawn(
+                leader::run(ctx.client.clone(), l.namespace, l.identity, lead_tx)
+                    .instrument(info_span!("leader_election")),
+            );
+            Box::pin(async move {
+                match task.await {
+                    Ok(lost) => RunError::Leadership(lost),
+                    Err(join) => RunError::LeaderTask(join),
+                }
+            })
+        }
+        None => {
+            drop(lead_tx);
+            Box::pin(futures::future::pending())
+        }
+    };
+    tokio::pin!(shutdown);
+    let mut lease = lease;
+
+    let mut leading = lead_rx.clone();
+    tokio::select! {
+        _ = &mut shutdown => {
+            stop_tx.send_replace(true);
+            let _ = server.await;
+            return Ok(());
+        }
+        lost = &mut lease => return Err(lost),
+        _ = leading.wait_for(|l| *l) => {}
+    }
+
+    info!(scopes = ?opts.scopes, "leading: starting controllers");
+    let controllers = tokio::spawn(
+        join_all(opts.scopes.iter().cloned().map(|scope| {
+            let span = info_span!("controllers", scope = ?scope);
+            run_controllers(ctx.clone(), scope, stop_rx.clone(), synced.clone()).instrument(span)
+        }))
+        .map(|_| ()),
+    );
+
+    tokio::select! {
+        _ = &mut shutdown => {
+            info!("shutting down: letting in-flight reconciles finish");
+            stop_tx.send_replace(true);
+            let _ = controllers.await;
+            let _ = server.await;
+            Ok(())
+        }
+        // No graceful path here: another replica may already be reconciling, and only ending
+        // this process guarantees this one stops writing.
+        lost = &mut lease => Err(lost),
+    }
+}
