@@ -25,6 +25,10 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // kube is built with ring and the Google SDK with aws-lc-rs. With both compiled in, rustls
+    // cannot pick a provider by itself and panics on the first TLS connection (kube, Secret
+    // Manager, Slack, the LLM endpoint), so the binary picks one, once, before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     telemetry::init(cli.log_format);
     match cli.command {
         Command::Crdgen(args) => commands::crdgen::run(args),
