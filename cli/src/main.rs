@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Write the CRD manifests into the Helm chart.
     Crdgen(commands::crdgen::Args),
+    /// Run the Kubernetes controllers (Personas, Goals, Plugins, SecretRequirements).
+    Operator(commands::operator::Args),
     /// Secrets the system needs: `secrets resolve` stores the missing ones.
     Secrets(commands::secrets::Args),
 }
@@ -32,6 +34,7 @@ fn main() -> anyhow::Result<()> {
     telemetry::init(cli.log_format);
     match cli.command {
         Command::Crdgen(args) => commands::crdgen::run(args),
+        Command::Operator(args) => commands::operator::run(args),
         Command::Secrets(args) => commands::secrets::run(args),
     }
 }

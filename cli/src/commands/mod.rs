@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
 pub mod crdgen;
+pub mod operator;
 pub mod secrets;
