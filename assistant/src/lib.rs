@@ -3,6 +3,7 @@
 pub mod checkin;
 pub mod extract;
 pub mod goals;
+pub mod insights;
 pub mod llm;
 pub mod persona;
 pub mod plugins;
