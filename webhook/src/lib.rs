@@ -1,5 +1,17 @@
 //! The assistant's HTTP face: Slack endpoints, the durable inbox and its worker, the internal API
 //! for check-in Jobs, health and metrics.
 
+pub mod app;
+pub mod auth;
+pub mod config;
 pub mod dashboard;
+pub mod deliveries;
 pub mod goal_status;
+pub mod health;
+pub mod inbox;
+pub mod internal;
+pub mod local;
+pub mod metrics;
+pub mod server;
+pub mod slack;
+pub mod worker;

@@ -1,0 +1,191 @@
+//! Start and stop the assistant service: the inbox writer thread, the worker, the HTTP server(s),
+//! and the shutdown order (stop accepting, finish in-flight requests and background answers, let
+//! the worker finish its rows, flush the inbox writer, checkpoint and close the database).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use wellbeing_assistant::engine::Assistant;
+use wellbeing_assistant::goals::GoalsConfig;
+
+use crate::app::{self, AppState, Clock, Services, SlackApp};
+use crate::auth::InternalAuth;
+use crate::config::SlackConfig;
+use crate::inbox::{InboxError, InboxWriter};
+use crate::metrics::Metrics;
+use crate::slack::client::SlackClient;
+use crate::worker::{Worker, WorkerOptions};
+
+/// How long background answers (response_url, exports) may take after the last request.
+const TASKS_GRACE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("failed to start the inbox")]
+    Inbox(#[source] InboxError),
+    #[error("failed to read the listener address")]
+    Addr(#[source] std::io::Error),
+    #[error("failed to serve HTTP")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct ServerConfig {
+    pub slack: SlackConfig,
+    /// `None`: no worker (rows wait in the inbox; the load benchmark measures the acceptor alone).
+    pub worker: Option<WorkerOptions>,
+    pub auth: InternalAuth,
+    pub goals: GoalsConfig,
+    pub clock: Clock,
+    /// Set once the persona watch has synced (already true without a cluster).
+    pub personas_synced: Arc<AtomicBool>,
+    /// Routes of other parts (dashboard) to serve beside ours on the internal listener.
+    pub extra_routes: Option<Router>,
+}
+
+/// A running service.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub internal_addr: Option<SocketAddr>,
+    pub state: AppState,
+    stop: CancellationToken,
+    done: JoinHandle<Result<(), ServerError>>,
+}
+
+impl Running {
+    /// Ask for a graceful stop (same as SIGTERM).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Stop gracefully and wait until everything is flushed and closed.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.stop.cancel();
+        self.wait().await
+    }
+
+    /// Wait until the service has stopped (after `stop_token().cancel()`).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        drop(self.state);
+        match self.done.await {
+            Ok(result) => result,
+            Err(e) => Err(ServerError::Serve(std::io::Error::other(e))),
+        }
+    }
+}
+
+/// Start the service on `listener` (and the internal API on `internal` when given; otherwise
+/// everything is served on `listener`).
+pub async fn start(
+    listener: TcpListener,
+    internal: Option<TcpListener>,
+    engine: Assistant,
+    config: ServerConfig,
+) -> Result<Running, ServerError> {
+    let metrics = Metrics::new();
+    let new_rows = Arc::new(Notify::new());
+    let (inbox, writer_thread) =
+        InboxWriter::start(engine.store().path(), new_rows.clone(), metrics.clone()).map_err(ServerError::Inbox)?;
+    let client = SlackClient::new(&config.slack.api_base, config.slack.bot_token.clone(), metrics.clone());
+    let (mut bot_user_id, mut team_id) = (config.slack.bot_user_id.clone(), config.slack.team_id.clone());
+    if bot_user_id.is_none() || team_id.is_none() {
+        // The bot's own id keeps it from answering itself; events also name it, so a failure
+        // here is worth a warning, not a refusal to start.
+        match client.auth_test().await {
+            Ok(info) => {
+                tracing::info!(bot_user_id = %info.user_id, "identified the bot with auth.test");
+                bot_user_id = bot_user_id.or(Some(info.user_id));
+                team_id = team_id.or(info.team_id);
+            }
+            Err(error) => tracing::warn!(error = %error, "auth.test failed; check SLACK_BOT_TOKEN"),
+        }
+    }
+    let worker_options = config.worker.clone().unwrap_or_default();
+    let worker =
+        Worker::new(engine.clone(), client.clone(), metrics.clone(), worker_options).map_err(ServerError::Inbox)?;
+    let state = AppState(Arc::new(Services {
+        engine: engine.clone(),
+        inbox: inbox.clone(),
+        worker: worker.clone(),
+        slack: SlackApp {
+            signing_secret: config.slack.signing_secret.clone(),
+            client,
+            bot_user_id,
+            checkin_user: config.slack.checkin_user.clone(),
+            team_id,
+        },
+        metrics,
+        auth: config.auth,
+        clock: config.clock,
+        goals: config.goals,
+        tasks: TaskTracker::new(),
+        personas_synced: config.personas_synced,
+    }));
+
+    let stop = CancellationToken::new();
+    let addr = listener.local_addr().map_err(ServerError::Addr)?;
+    let internal_addr = internal.as_ref().map(|l| l.local_addr()).transpose().map_err(ServerError::Addr)?;
+    let extra = config.extra_routes.unwrap_or_default();
+    let (public_router, internal_router) = match internal {
+        Some(_) => (app::public_app(state.clone()), Some(app::internal_app(state.clone()).merge(extra))),
+        None => (app::app(state.clone()).merge(extra), None),
+    };
+    let public = tokio::spawn(serve(listener, public_router, stop.clone()));
+    let internal_server = internal.zip(internal_router).map(|(l, r)| tokio::spawn(serve(l, r, stop.clone())));
+
+    let worker_stop = CancellationToken::new();
+    let worker_task = config.worker.is_some().then(|| tokio::spawn(worker.run(new_rows, worker_stop.clone())));
+    if worker_task.is_none() {
+        tracing::warn!("inbox worker disabled: events are stored but not processed");
+    }
+    tracing::info!(%addr, internal = ?internal_addr, "assistant service listening");
+
+    let shutdown_state = state.clone();
+    let done = tokio::spawn(async move {
+        // 1. Stop accepting; in-flight requests finish (axum's graceful shutdown).
+        let mut result = public.await.unwrap_or_else(|e| Err(ServerError::Serve(std::io::Error::other(e))));
+        if let Some(internal) = internal_server {
+            let r = internal.await.unwrap_or_else(|e| Err(ServerError::Serve(std::io::Error::other(e))));
+            result = result.and(r);
+        }
+        // 2. Background answers (response_url, exports).
+        shutdown_state.tasks.close();
+        if tokio::time::timeout(TASKS_GRACE, shutdown_state.tasks.wait()).await.is_err() {
+            tracing::warn!("background answers still running at shutdown; abandoning them");
+        }
+        // 3. The worker finishes (or abandons, still pending) its rows.
+        worker_stop.cancel();
+        if let Some(task) = worker_task {
+            let _ = task.await;
+        }
+        // 4. Everything queued for the inbox is committed; the writer closes its connection.
+        shutdown_state.inbox.shutdown().await;
+        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        // 5. Fold the WAL into the database file so the volume holds one consistent file.
+        let store = shutdown_state.engine.store().clone();
+        drop(shutdown_state);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(error) = store.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+                tracing::warn!(error = %error, "final WAL checkpoint failed");
+            }
+        })
+        .await;
+        tracing::info!("assistant service stopped");
+        result
+    });
+    Ok(Running { addr, internal_addr, state, stop, done })
+}
+
+async fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Result<(), ServerError> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+        .map_err(ServerError::Serve)
+}

@@ -1,0 +1,409 @@
+//! Test harness: a fake Slack Web API and a fake OpenAI-compatible LLM on 127.0.0.1, speaking
+//! their real wire formats, and the assistant service started on a temporary data dir.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use wellbeing_assistant::Store;
+use wellbeing_assistant::engine::{Assistant, AssistantConfig};
+use wellbeing_assistant::llm::{LlmClient, LlmConfig};
+use wellbeing_assistant::persona::PersonaRegistry;
+use wellbeing_webhook::app::{Clock, system_clock};
+use wellbeing_webhook::auth::{AllowedCallers, DEFAULT_AUDIENCE, InternalAuth, TokenReviewer};
+use wellbeing_webhook::config::SlackConfig;
+use wellbeing_webhook::server::{Running, ServerConfig, start};
+use wellbeing_webhook::slack::client::BotToken;
+use wellbeing_webhook::slack::signature::{SigningSecret, sign};
+use wellbeing_webhook::worker::WorkerOptions;
+
+pub const SECRET: &str = "test-signing-secret";
+pub const BOT_TOKEN: &str = "xoxb-test-token";
+pub const BOT_USER: &str = "UBOT";
+pub const TEAM: &str = "T1";
+pub const INTERNAL_TOKEN: &str = "internal-test-token";
+
+/// One call the fake Slack received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub body: Value,
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+pub struct SlackBehaviour {
+    /// chat.postMessage answers HTTP 500 this many more times.
+    pub post_failures: AtomicUsize,
+    /// chat.postMessage answers 429 with this Retry-After (seconds) once.
+    pub rate_limit_once: Mutex<Option<u64>>,
+    /// chat.postMessage answers `ok:false` with this error from now on.
+    pub post_error: Mutex<Option<String>>,
+    /// chat.postMessage never answers; `record_before_hang` says whether Slack "got" the message.
+    pub hang_posts: AtomicBool,
+    pub record_before_hang: AtomicBool,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeSlack {
+    pub calls: Arc<Mutex<Vec<Call>>>,
+    /// Posted messages per channel, as conversations.replies/history list them.
+    pub messages: Arc<Mutex<Vec<Value>>>,
+    pub uploads: Arc<Mutex<Vec<Vec<u8>>>>,
+    pub behaviour: Arc<SlackBehaviour>,
+    pub addr: Arc<Mutex<Option<SocketAddr>>>,
+    ts: Arc<AtomicUsize>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> FakeSlack {
+        let fake = FakeSlack::default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        *fake.addr.lock().unwrap() = Some(listener.local_addr().unwrap());
+        let router = Router::new()
+            .route("/api/{method}", post(api))
+            .route("/upload/{id}", post(upload))
+            .route("/respond/{id}", post(respond))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        fake
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr.lock().unwrap().unwrap())
+    }
+
+    pub fn api_base(&self) -> String {
+        format!("{}/api", self.base())
+    }
+
+    pub fn response_url(&self, id: &str) -> String {
+        format!("{}/respond/{id}", self.base())
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.calls.lock().unwrap().iter().filter(|c| c.method == method).cloned().collect()
+    }
+
+    /// Wait until `method` was called `n` times (or panic after `timeout`).
+    pub async fn wait_for(&self, method: &str, n: usize, timeout: Duration) -> Vec<Call> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let calls = self.calls(method);
+            if calls.len() >= n {
+                return calls;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!(
+                    "{method} called {} times, expected {n}; all calls: {:?}",
+                    calls.len(),
+                    self.calls.lock().unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn next_ts(&self) -> String {
+        format!("1800000000.{:06}", self.ts.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+}
+
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Value {
+    let json =
+        headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/json"));
+    if json {
+        serde_json::from_slice(body).unwrap_or(Value::Null)
+    } else {
+        let pairs: HashMap<String, String> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        serde_json::to_value(pairs).unwrap()
+    }
+}
+
+async fn api(
+    State(fake): State<FakeSlack>,
+    UrlPath(method): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = parse_body(&headers, &body);
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    if authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) {
+        return axum::Json(json!({"ok": false, "error": "not_authed"})).into_response();
+    }
+    let call = Call { method: method.clone(), body: body.clone(), authorization };
+    match method.as_str() {
+        "auth.test" => {
+            fake.calls.lock().unwrap().push(call);
+            axum::Json(json!({"ok": true, "user_id": BOT_USER, "team_id": TEAM, "bot_id": "B1"})).into_response()
+        }
+        "chat.postMessage" => {
+            let b = &fake.behaviour;
+            if b.post_failures.load(Ordering::SeqCst) > 0 {
+                b.post_failures.fetch_sub(1, Ordering::SeqCst);
+                fake.calls.lock().unwrap().push(Call { method: "chat.postMessage.failed".into(), ..call });
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            if let Some(secs) = b.rate_limit_once.lock().unwrap().take() {
+                fake.calls.lock().unwrap().push(Call { method: "chat.postMessage.ratelimited".into(), ..call });
+                return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", secs.to_string())]).into_response();
+            }
+            if let Some(error) = b.post_error.lock().unwrap().clone() {
+                fake.calls.lock().unwrap().push(Call { method: "chat.postMessage.refused".into(), ..call });
+                return axum::Json(json!({"ok": false, "error": error})).into_response();
+            }
+            let ts = fake.next_ts();
+            let hang = b.hang_posts.load(Ordering::SeqCst);
+            if !hang || b.record_before_hang.load(Ordering::SeqCst) {
+                let mut message = json!({"ts": ts, "text": body["text"], "channel": body["channel"]});
+                if let Some(thread) = body.get("thread_ts") {
+                    message["thread_ts"] = thread.clone();
+                }
+                if let Some(metadata) = body.get("metadata") {
+                    message["metadata"] = metadata.clone();
+                }
+                fake.messages.lock().unwrap().push(message);
+                fake.calls.lock().unwrap().push(call);
+            }
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            axum::Json(json!({"ok": true, "channel": body["channel"], "ts": ts})).into_response()
+        }
+        "conversations.open" => {
+            let user = body["users"].as_str().unwrap_or_default().to_string();
+            fake.calls.lock().unwrap().push(call);
+            axum::Json(json!({"ok": true, "channel": {"id": format!("D-{user}")}})).into_response()
+        }
+        "conversations.replies" | "conversations.history" => {
+            let channel = body["channel"].as_str().unwrap_or_default().to_string();
+            let thread = body.get("ts").and_then(Value::as_str).map(str::to_string);
+            fake.calls.lock().unwrap().push(call);
+            let messages: Vec<Value> = fake
+                .messages
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|m| m["channel"] == channel.as_str())
+                .filter(|m| thread.as_ref().is_none_or(|t| m["thread_ts"] == t.as_str() || m["ts"] == t.as_str()))
+                .cloned()
+                .collect();
+            axum::Json(json!({"ok": true, "messages": messages})).into_response()
+        }
+        "views.open" => {
+            fake.calls.lock().unwrap().push(call);
+            axum::Json(json!({"ok": true, "view": {"id": "V1"}})).into_response()
+        }
+        "files.getUploadURLExternal" => {
+            fake.calls.lock().unwrap().push(call);
+            axum::Json(json!({"ok": true, "upload_url": format!("{}/upload/F1", fake.base()), "file_id": "F1"}))
+                .into_response()
+        }
+        "files.completeUploadExternal" => {
+            fake.calls.lock().unwrap().push(call);
+            axum::Json(json!({"ok": true, "files": [{"id": "F1"}]})).into_response()
+        }
+        _ => axum::Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
+    }
+}
+
+async fn upload(State(fake): State<FakeSlack>, body: Bytes) -> StatusCode {
+    fake.uploads.lock().unwrap().push(body.to_vec());
+    fake.calls.lock().unwrap().push(Call { method: "upload".into(), body: Value::Null, authorization: None });
+    StatusCode::OK
+}
+
+async fn respond(State(fake): State<FakeSlack>, UrlPath(id): UrlPath<String>, body: Bytes) -> StatusCode {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    fake.calls.lock().unwrap().push(Call { method: format!("respond:{id}"), body, authorization: None });
+    StatusCode::OK
+}
+
+/// How the fake LLM misbehaves.
+#[derive(Clone, Copy, Debug)]
+pub enum LlmMode {
+    /// Never answers in time.
+    Hang,
+    /// HTTP 500.
+    ServerError,
+    /// 200 with a body that is not a chat completion.
+    InvalidJson,
+}
+
+/// An OpenAI-compatible endpoint that fails in `mode`; counts requests.
+pub async fn fake_llm(mode: LlmMode) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let handler = move |_body: Bytes| {
+        let h = h.clone();
+        async move {
+            h.fetch_add(1, Ordering::SeqCst);
+            match mode {
+                LlmMode::Hang => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    StatusCode::GATEWAY_TIMEOUT.into_response()
+                }
+                LlmMode::ServerError => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(json!({"error": {"message": "boom", "type": "server_error"}})),
+                )
+                    .into_response(),
+                LlmMode::InvalidJson => {
+                    ([("content-type", "application/json")], "{\"id\": \"x\", \"choices\": [{\"message\": ")
+                        .into_response()
+                }
+            }
+        }
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new().route("/v1/chat/completions", post(handler));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (format!("http://{addr}/v1"), hits)
+}
+
+pub struct Options {
+    pub worker: Option<WorkerOptions>,
+    pub clock: Clock,
+    pub llm: Option<LlmConfig>,
+    pub reviewer: Option<Arc<dyn TokenReviewer>>,
+    pub shared_token: Option<String>,
+    pub checkin_user: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            worker: Some(fast_worker()),
+            clock: system_clock(),
+            llm: None,
+            reviewer: None,
+            shared_token: Some(INTERNAL_TOKEN.into()),
+            checkin_user: None,
+        }
+    }
+}
+
+/// Retries in milliseconds so tests do not wait for real backoff.
+pub fn fast_worker() -> WorkerOptions {
+    WorkerOptions {
+        base_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(400),
+        poll: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(5),
+        ..WorkerOptions::default()
+    }
+}
+
+pub fn engine(dir: &Path, llm: Option<LlmConfig>) -> Assistant {
+    let store = Store::open_in(dir).unwrap();
+    let llm = llm.map(|c| LlmClient::new(c).unwrap());
+    Assistant::new(store, PersonaRegistry::default(), llm, AssistantConfig::default())
+}
+
+pub async fn start_service(dir: &Path, slack: &FakeSlack, options: Options) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = ServerConfig {
+        slack: SlackConfig {
+            signing_secret: SigningSecret::new(SECRET),
+            bot_token: BotToken::new(BOT_TOKEN),
+            api_base: slack.api_base(),
+            bot_user_id: None,
+            checkin_user: options.checkin_user,
+            team_id: None,
+        },
+        worker: options.worker,
+        auth: InternalAuth::new(options.shared_token, options.reviewer, DEFAULT_AUDIENCE, AllowedCallers::default()),
+        goals: Default::default(),
+        clock: options.clock,
+        personas_synced: Arc::new(AtomicBool::new(true)),
+        extra_routes: None,
+    };
+    start(listener, None, engine(dir, options.llm), config).await.unwrap()
+}
+
+pub fn now_ts() -> String {
+    chrono::Utc::now().timestamp().to_string()
+}
+
+/// A signed POST to the service.
+pub async fn post_signed(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let ts = now_ts();
+    let signature = sign(&SigningSecret::new(SECRET), &ts, body);
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", content_type)
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", signature)
+        .body(body.to_vec());
+    for (k, v) in extra {
+        request = request.header(*k, *v);
+    }
+    request.send().await.unwrap()
+}
+
+/// A message.im event as Slack sends it.
+pub fn dm_event(event_id: &str, user: &str, text: &str, ts: &str) -> Value {
+    json!({
+        "token": "verification-token-unused",
+        "team_id": TEAM,
+        "api_app_id": "A1",
+        "event": {
+            "type": "message", "channel": format!("D-{user}"), "user": user, "text": text,
+            "ts": ts, "event_ts": ts, "channel_type": "im", "team": TEAM
+        },
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1700000000,
+        "authorizations": [{"enterprise_id": null, "team_id": TEAM, "user_id": BOT_USER, "is_bot": true}]
+    })
+}
+
+pub async fn post_event(addr: SocketAddr, event: &Value) -> reqwest::Response {
+    post_signed(addr, "/slack/events", "application/json", event.to_string().as_bytes(), &[]).await
+}
+
+pub fn inbox_status(dir: &Path, event_id: &str) -> Option<(String, i64)> {
+    let store = Store::open_in(dir).unwrap();
+    let conn = store.conn();
+    wellbeing_webhook::inbox::status_of(&conn, event_id).unwrap()
+}
+
+pub fn count(dir: &Path, sql: &str) -> i64 {
+    let store = Store::open_in(dir).unwrap();
+    let conn = store.conn();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Wait until the inbox row of `event_id` reaches `status`.
+pub async fn wait_status(dir: &Path, event_id: &str, status: &str, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if inbox_status(dir, event_id).is_some_and(|(s, _)| s == status) {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("row {event_id} is {:?}, expected {status}", inbox_status(dir, event_id));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
