@@ -13,7 +13,8 @@ use async_openai::middleware::ReqwestService;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage, ChatCompletionRequestSystemMessageContent,
     ChatCompletionRequestUserMessage, ChatCompletionRequestUserMessageContent, ChatCompletionResponseMessage,
-    ChatCompletionTools, CreateChatCompletionRequest, CreateChatCompletionResponse, FinishReason, ResponseFormat,
+    ChatCompletionToolChoiceOption, ChatCompletionTools, CreateChatCompletionRequest, CreateChatCompletionResponse,
+    FinishReason, ResponseFormat,
 };
 use serde::Serialize;
 use tokio::time::Instant;
@@ -204,6 +205,8 @@ pub struct ChatRequest {
     pub response_format: Option<ResponseFormat>,
     pub max_completion_tokens: Option<u32>,
     pub temperature: Option<f32>,
+    /// `None`: the endpoint's default (`auto` with tools).
+    pub tool_choice: Option<ChatCompletionToolChoiceOption>,
 }
 
 impl ChatRequest {
@@ -296,7 +299,8 @@ impl LlmClient {
 
     /// Send one chat completion, retrying retryable failures, all within `config.timeout`.
     pub async fn chat(&self, request: ChatRequest) -> Result<ChatCompletion, LlmError> {
-        let ChatRequest { model, messages, tools, response_format, max_completion_tokens, temperature } = request;
+        let ChatRequest { model, messages, tools, response_format, max_completion_tokens, temperature, tool_choice } =
+            request;
         let request = CreateChatCompletionRequest {
             model: model.unwrap_or_else(|| self.config.model.clone()),
             messages,
@@ -304,6 +308,7 @@ impl LlmClient {
             response_format,
             max_completion_tokens,
             temperature,
+            tool_choice,
             ..Default::default()
         };
         let (response, attempts) = self.create_counted(request).await?;
