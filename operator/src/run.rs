@@ -368,6 +368,10 @@ pub async fn run(
     let mut lease = lease;
 
     let mut leading = lead_rx.clone();
+    // The watch guard `wait_for` returns is not `Send`: drop it inside the block.
+    let became_leader = async move {
+        let _ = leading.wait_for(|l| *l).await;
+    };
     tokio::select! {
         _ = &mut shutdown => {
             stop_tx.send_replace(true);
@@ -375,7 +379,7 @@ pub async fn run(
             return Ok(());
         }
         lost = &mut lease => return Err(lost),
-        _ = leading.wait_for(|l| *l) => {}
+        _ = became_leader => {}
     }
 
     info!(scopes = ?opts.scopes, "leading: starting controllers");
