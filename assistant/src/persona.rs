@@ -294,14 +294,28 @@ pub fn describe(c: &CheckIn) -> (Vec<String>, Vec<String>) {
     }
     let activity = c.activity.as_deref().map(str::trim).filter(|a| !a.is_empty());
     match (c.exercise, activity) {
-        (Exercise::Done, Some(a)) => events.push(format!("got a {a} in")),
+        (Exercise::Done, Some(a)) => events.push(format!("got {} in", activity_phrase(a, "some"))),
         (Exercise::Done, None) => events.push("got some exercise in".to_string()),
-        (Exercise::Planned, Some(a)) => events.push(format!("are planning a {a}")),
+        (Exercise::Planned, Some(a)) => events.push(format!("are planning {}", activity_phrase(a, "some"))),
         (Exercise::Planned, None) => events.push("are planning to move later".to_string()),
         (Exercise::None, _) => events.push("haven't exercised".to_string()),
         (Exercise::Unknown, _) => {}
     }
     (states, events)
+}
+
+/// "a run", "a gym session", "some yoga": countable activities get "a", the rest `mass`.
+fn activity_phrase(activity: &str, mass: &str) -> String {
+    const MASS: &[&str] = &["yoga", "pilates", "cardio", "crossfit", "tai chi", "exercise", "weights", "hiit"];
+    let a = activity.to_lowercase();
+    if a == "gym" {
+        "a gym session".to_string()
+    } else if a.ends_with("ing") || MASS.contains(&a.as_str()) {
+        format!("{mass} {a}")
+    } else {
+        let article = if a.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {a}")
+    }
 }
 
 fn hours(h: f64) -> String {
@@ -448,7 +462,7 @@ fn lowercase_first(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkin::{Meal, MealKind};
+    use crate::checkin::{Exercise, Meal, MealKind};
     use rand::SeedableRng;
 
     fn persona(name: &str, active: bool) -> Persona {
@@ -524,6 +538,10 @@ mod tests {
         assert!(direct.starts_with("Noted."), "{direct}");
         assert_ne!(reply, direct);
         assert_eq!(template_reply(&CheckIn::default(), Tone::Warm), "Thanks for checking in. I've logged it.");
+        let run = CheckIn { exercise: Exercise::Done, activity: Some("run".into()), ..Default::default() };
+        assert!(template_reply(&run, Tone::Warm).contains("you got a run in"));
+        let yoga = CheckIn { exercise: Exercise::Planned, activity: Some("yoga".into()), ..Default::default() };
+        assert!(template_reply(&yoga, Tone::Warm).contains("you are planning some yoga"));
     }
 
     #[test]
