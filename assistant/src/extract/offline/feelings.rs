@@ -1,0 +1,482 @@
+//! Mood word, valence, energy and stress.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::text::{Clause, Hit, Intensity, Rules, re};
+use crate::checkin::{Level, Valence};
+
+/// A feeling word: the canonical mood it names, how positive it is, whether it is "weak", and the
+/// mood it names when negated.
+///
+/// Weak words ("good", "fine", "rough", "down") are everywhere in check-ins without naming a
+/// feeling ("good sleep", "sat down"), so they name the mood only after a feeling frame ("feeling
+/// good", "i'm fine"), before a day word ("rough day"), or as a clause of their own ("Good!").
+/// They still count towards valence wherever they appear.
+struct Feeling {
+    pattern: &'static str,
+    mood: &'static str,
+    valence: i32,
+    weak: bool,
+    negated: Option<(&'static str, i32)>,
+}
+
+/// Weak words that are feelings only in a frame ("feeling down", "i'm spent"); elsewhere they
+/// are something else entirely ("sat down", "spent the evening", "dead battery").
+const FRAME_ONLY: &[&str] = &[
+    "down", "low", "flat", "blue", "spent", "beat", "dead", "alone", "mad", "ill", "well", "better", "worse", "normal",
+    "average", "neutral", "positive", "nice", "lovely", "decent",
+];
+
+const fn f(pattern: &'static str, mood: &'static str, valence: i32) -> Feeling {
+    Feeling { pattern, mood, valence, weak: false, negated: None }
+}
+const fn weak(pattern: &'static str, mood: &'static str, valence: i32) -> Feeling {
+    Feeling { pattern, mood, valence, weak: true, negated: None }
+}
+const fn neg(mut feeling: Feeling, mood: &'static str, valence: i32) -> Feeling {
+    feeling.negated = Some((mood, valence));
+    feeling
+}
+
+/// Slang and near-synonyms map to one canonical word so that insights can count moods.
+const FEELINGS: &[Feeling] = &[
+    // Positive.
+    neg(f("happy|cheerful|joyful|glad|upbeat|chirpy|jolly|delighted|chuffed|elated", "happy", 2), "unhappy", -2),
+    f("excited|stoked|psyched|hyped|buzzing|thrilled|pumped", "excited", 2),
+    neg(
+        weak(
+            "great|amazing|awesome|fantastic|wonderful|excellent|brilliant|fab|fabulous|superb|terrific|incredible|epic",
+            "great",
+            2,
+        ),
+        "low",
+        -1,
+    ),
+    neg(weak("good|lovely|nice|positive", "good", 1), "low", -1),
+    neg(weak("well", "good", 1), "unwell", -1),
+    weak("better", "better", 1),
+    f("calm|peaceful|serene|zen|at peace|at ease", "calm", 1),
+    f("relaxed|chilled|chill|mellow|laid-back|laid back", "relaxed", 1),
+    f("content|contented|smiley", "content", 1),
+    f("grateful|thankful|blessed|appreciative", "grateful", 2),
+    f("proud|accomplished", "proud", 2),
+    neg(f("motivated|inspired|driven|determined", "motivated", 2), "unmotivated", -1),
+    f("hopeful|optimistic", "hopeful", 1),
+    f("energetic|energized|lively", "energetic", 2),
+    f("refreshed", "refreshed", 2),
+    f("rested", "rested", 1),
+    f("productive|focused", "productive", 1),
+    f("confident|strong", "confident", 1),
+    f("loved", "loved", 2),
+    // Neutral.
+    neg(weak("okay|ok|alright|all right|fine|decent", "okay", 0), "low", -1),
+    weak("normal|neutral|average", "okay", 0),
+    f("meh|blah|bleh|so-so|indifferent", "meh", 0),
+    // Negative.
+    f("tired|sleepy|fatigued|weary|drowsy|yawning|tiring", "tired", -1),
+    f(
+        "exhausted|exhausting|knackered|wiped|wiped out|zonked|shattered|wrecked|pooped|burntout|fried|zombie",
+        "exhausted",
+        -2,
+    ),
+    weak("spent|beat|dead", "exhausted", -2),
+    f("drained|draining", "drained", -2),
+    f("sluggish|lethargic|groggy", "sluggish", -1),
+    f("sad|unhappy|miserable|teary|tearful|crying|cried|heartbroken|gutted|devastated|frowny", "sad", -2),
+    f("depressed|gloomy|deflated|downhearted|dejected", "down", -2),
+    weak("down|low|flat|blue", "down", -2),
+    f("lonely|isolated", "lonely", -2),
+    weak("alone", "lonely", -2),
+    f("anxious|panicky|panicking|jittery|on edge", "anxious", -2),
+    f("nervous", "nervous", -1),
+    f("worried|uneasy", "worried", -1),
+    f("scared|afraid|fearful|frightened", "scared", -2),
+    f("stressed|frazzled|tense", "stressed", -2),
+    f("overwhelmed|swamped|snowed under", "overwhelmed", -2),
+    f("angry|furious|livid|pissed off|pissed|raging", "angry", -2),
+    weak("mad", "angry", -2),
+    f("annoyed|irritated|irked", "annoyed", -1),
+    f("frustrated|fedup|exasperated", "frustrated", -2),
+    f("irritable|hangry|snappy", "irritable", -1),
+    f("grumpy|cranky", "grumpy", -1),
+    f("sick|unwell|poorly|nauseous|queasy|fever|hungover|hangover", "sick", -1),
+    weak("ill", "sick", -1),
+    neg(
+        weak("awful|terrible|horrible|crap|crappy|shit|shitty|lousy|rubbish|dreadful|horrendous", "awful", -2),
+        "okay",
+        0,
+    ),
+    neg(weak("bad", "bad", -1), "okay", 0),
+    weak("rough|worse", "rough", -1),
+    f("numb|empty", "numb", -2),
+    f("hopeless|helpless|worthless", "hopeless", -2),
+    f("guilty|ashamed", "guilty", -1),
+    f("unmotivated|demotivated|apathetic|listless", "unmotivated", -1),
+    f("restless|antsy", "restless", -1),
+    f("bored", "bored", -1),
+];
+
+/// Cues that say how the user feels without naming a mood.
+const VALENCE_CUES: &[(&str, i32)] = &[
+    ("did great|did a great|had a great time|perfect|can't wait", 2),
+    (
+        "laughing|yay|woo+|woohoo|yess+|love|loved it|loving|flexed|proud of myself|win|wins|best|fun|meaningful|fulfilling|finally",
+        1,
+    ),
+    (
+        "ugh|hate|hated|sucks|sucked|crushing me|worst|argh|disaster|nightmares?|insane|anxiety|headache|migraine|pointless|meaningless|panic attack",
+        -1,
+    ),
+];
+
+/// Words that put a weak feeling word in a feeling frame. The words between the frame and the
+/// feeling ("feeling really quite good") are skipped.
+const FRAMES: &[&str] = &["feel", "feels", "feeling", "felt", "i'm", "am", "doing", "i'd", "everything's", "been"];
+const FRAME_FILLERS: &[&str] = &[
+    "a",
+    "bit",
+    "little",
+    "really",
+    "pretty",
+    "quite",
+    "so",
+    "very",
+    "super",
+    "kind",
+    "sort",
+    "of",
+    "rather",
+    "fairly",
+    "not",
+    "too",
+    "that",
+    "just",
+    "actually",
+    "honestly",
+    "overall",
+    "generally",
+    "totally",
+    "mostly",
+    "somewhat",
+    "still",
+    "all",
+    "in",
+    "and",
+    "reasonably",
+    "incredibly",
+    "extremely",
+    "genuinely",
+    "surprisingly",
+    "like",
+    "kinda",
+    "tbh",
+    "much",
+    "way",
+    "lot",
+    "heaps",
+    "loads",
+    "properly",
+    "absolutely",
+    "proper",
+    "bloody",
+    "damn",
+];
+/// Everything a clause may hold besides a weak feeling word and still count as "just that word"
+/// ("Good thanks!", "pretty rough today tbh").
+const STANDALONE_FILLERS: &[&str] = &[
+    "thanks",
+    "thank",
+    "you",
+    "today",
+    "overall",
+    "so",
+    "far",
+    "tbh",
+    "lol",
+    "honestly",
+    "here",
+    "now",
+    "all",
+    "things",
+    "pretty",
+    "really",
+    "just",
+    "quite",
+    "very",
+    "super",
+    "kind",
+    "of",
+    "a",
+    "bit",
+    "mostly",
+    "actually",
+    "hey",
+    "hi",
+    "hello",
+    "hiya",
+    "oh",
+    "yeah",
+    "yes",
+    "ya",
+    "yep",
+    "im",
+    "i'm",
+    "it's",
+    "its",
+    "been",
+    "was",
+    "is",
+    "day",
+    "morning",
+    "afternoon",
+    "evening",
+    "week",
+    "not",
+    "too",
+    "feeling",
+    "doing",
+    "feel",
+    "life",
+    "ish",
+    "ty",
+    "tonight",
+    "atm",
+    "right",
+    "moment",
+    "at",
+    "the",
+    "still",
+    "mostly",
+    "generally",
+    "otherwise",
+    "good",
+    "great",
+];
+const DAY_WORDS: &[&str] = &["day", "morning", "afternoon", "evening", "week", "weekend", "start", "one"];
+
+static FEELING_RES: LazyLock<Vec<Regex>> =
+    LazyLock::new(|| FEELINGS.iter().map(|f| re(&format!(r"\b(?:{})\b", f.pattern))).collect());
+static VALENCE_RES: LazyLock<Vec<(Regex, i32)>> =
+    LazyLock::new(|| VALENCE_CUES.iter().map(|(p, v)| (re(&format!(r"\b(?:{p})\b")), *v)).collect());
+
+fn framed(before: &str) -> bool {
+    let words: Vec<&str> = before.split_whitespace().collect();
+    let mut i = words.len();
+    while i > 0 && FRAME_FILLERS.contains(&words[i - 1]) && !FRAMES.contains(&words[i - 1]) {
+        i -= 1;
+    }
+    i > 0 && FRAMES.contains(&words[i - 1])
+}
+
+fn standalone(clause: &str, word: &str) -> bool {
+    let mut seen = false;
+    for w in clause.split_whitespace() {
+        if w == word && !seen {
+            seen = true;
+        } else if !STANDALONE_FILLERS.contains(&w) && !FRAME_FILLERS.contains(&w) {
+            return false;
+        }
+    }
+    seen
+}
+
+fn day_word_follows(after: &str) -> bool {
+    after.split_whitespace().next().is_some_and(|w| DAY_WORDS.contains(&w))
+}
+
+/// A feeling word found in one clause.
+#[derive(Clone, Debug)]
+struct MoodHit {
+    mood: &'static str,
+    valence: i32,
+    /// Names the mood (not only colours the valence).
+    names: bool,
+    framed: bool,
+    /// Judges the whole day ("good day"): counts double towards valence.
+    day: bool,
+    contrast: bool,
+    clause: usize,
+    start: usize,
+}
+
+fn mood_hits(clauses: &[Clause]) -> Vec<MoodHit> {
+    let mut hits = Vec::new();
+    for clause in clauses {
+        let text = clause.text.as_str();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for (feeling, re) in FEELINGS.iter().zip(FEELING_RES.iter()) {
+            for m in re.find_iter(text) {
+                // "down" in "calm down", "low" in "low energy" are covered by longer words.
+                if spans.iter().any(|&(s, e)| s <= m.start() && m.end() <= e) {
+                    continue;
+                }
+                let before = &text[..m.start()];
+                let after = &text[m.end()..];
+                if FRAME_ONLY.contains(&m.as_str()) && !framed(before) && !standalone(text, m.as_str()) {
+                    continue;
+                }
+                let is_framed = framed(before);
+                let day = day_word_follows(after);
+                let names = !feeling.weak || is_framed || standalone(text, m.as_str()) || day;
+                let (mood, valence) = if super::text::negated(before) {
+                    match feeling.negated {
+                        Some(n) => n,
+                        // "not stressed", "not sad": says what the user is not, not what they are.
+                        None => continue,
+                    }
+                } else {
+                    (feeling.mood, feeling.valence)
+                };
+                spans.push((m.start(), m.end()));
+                hits.push(MoodHit {
+                    mood,
+                    valence,
+                    names,
+                    framed: is_framed,
+                    day,
+                    contrast: clause.contrast,
+                    clause: clause.index,
+                    start: m.start(),
+                });
+            }
+        }
+    }
+    hits.sort_by_key(|h| (h.clause, h.start));
+    hits
+}
+
+/// The mood word: a framed feeling beats an unframed one; what follows "but" beats what precedes
+/// it; otherwise the first, since people lead with how they feel.
+pub(crate) fn mood_and_valence(clauses: &[Clause]) -> (Option<String>, Valence) {
+    let hits = mood_hits(clauses);
+    let mood = hits
+        .iter()
+        .filter(|h| h.names)
+        .enumerate()
+        .max_by_key(|(i, h)| (h.contrast, h.framed, std::cmp::Reverse(*i)))
+        .map(|(_, h)| h.mood.to_string());
+
+    // (contrast, weight) of every valence cue. What follows "but" decides when it says anything:
+    // "tired but happy" is positive, "slightly tired but ok" neutral.
+    let mut cues: Vec<(bool, i32)> = Vec::new();
+    for h in &hits {
+        cues.push((h.contrast, h.valence * if h.day { 2 } else { 1 }));
+    }
+    for clause in clauses {
+        for (re, v) in VALENCE_RES.iter() {
+            for m in re.find_iter(&clause.text) {
+                if !super::text::negated(&clause.text[..m.start()]) {
+                    cues.push((clause.contrast, *v));
+                }
+            }
+        }
+    }
+    let contrast: Vec<i32> = cues.iter().filter(|(c, _)| *c).map(|(_, v)| *v).collect();
+    let deciding: Vec<i32> = if contrast.is_empty() { cues.iter().map(|(_, v)| *v).collect() } else { contrast };
+    let score: i32 = deciding.iter().sum();
+    let valence = match (deciding.len(), score) {
+        (0, _) => Valence::Unknown,
+        (_, s) if s > 0 => Valence::Positive,
+        (_, s) if s < 0 => Valence::Negative,
+        _ => Valence::Neutral,
+    };
+    (mood, valence)
+}
+
+const LOW: Option<Level> = Some(Level::Low);
+const MEDIUM: Option<Level> = Some(Level::Medium);
+const HIGH: Option<Level> = Some(Level::High);
+
+/// Energy. A mild "a bit tired" is medium; "not tired" is medium, "not tired at all" high.
+const ENERGY: &[(&str, Option<Level>, Option<Level>)] = &[
+    (
+        "tired|sleepy|exhausted|exhausting|knackered|wiped|wiped out|zonked|shattered|wrecked|drained|draining|fatigued|weary|drowsy|sluggish|lethargic|groggy|burntout|pooped|tiring|yawning|fried|zombie",
+        LOW,
+        MEDIUM,
+    ),
+    ("tired at all|sleepy at all", None, HIGH),
+    ("(?:i'm|so|totally|completely|absolutely|feeling|feel) (?:spent|beat|dead)", LOW, None),
+    (
+        "no energy|zero energy|low energy|low on energy|out of energy|energy is low|energy was low|energy's low",
+        LOW,
+        MEDIUM,
+    ),
+    (
+        "can't keep my eyes open|need a nap|could sleep for a week|half asleep|brain fog|foggy|need sleep|dragging",
+        LOW,
+        None,
+    ),
+    (
+        "energetic|energized|buzzing|pumped|raring to go|lively|refreshed|wide awake|alert|on fire|bouncing off the walls",
+        HIGH,
+        LOW,
+    ),
+    (
+        "(?:good|great|high|lots of|plenty of|loads of) energy|energy (?:is |was )?(?:high|good|great|through the roof)",
+        HIGH,
+        LOW,
+    ),
+    (
+        "(?:medium|moderate|average|okay|ok|decent|normal) energy|energy(?: levels?)? (?:is |are |was |were )?(?:ok|okay|fine|alright|decent|average|so-so|meh|moderate|normal|medium|not bad)",
+        MEDIUM,
+        None,
+    ),
+];
+
+/// Stress. A mild "a bit stressed" is medium; "not stressed" is low; "can't relax" high.
+const STRESS: &[(&str, Option<Level>, Option<Level>)] = &[
+    (
+        "stressed|stressful|stress|overwhelmed|overwhelming|anxious|anxiety|panicking|panicky|panic|frazzled|tense|on edge|swamped|slammed|snowed under|wound up|burntout|losing my mind|going crazy|worried sick|drowning|chaotic|under (?:a lot of |so much |loads of )?pressure|at my wits'? end",
+        HIGH,
+        LOW,
+    ),
+    (
+        "(?:deadlines?|work|job|boss|meetings?|project|workload|emails?|this week|exams?|commute|kids)\\b.{0,30}\\bcrushing me",
+        HIGH,
+        None,
+    ),
+    ("so much (?:to do|on)|too much (?:to do|on my plate|going on)", HIGH, None),
+    (
+        "hectic|nervous|worried|uneasy|busy day|a lot on|pressure|jittery|manageable stress|stress(?: levels?)? (?:is |are |was )?(?:manageable|moderate|medium)",
+        MEDIUM,
+        None,
+    ),
+    (
+        "stress(?: levels?)? (?:is |are |was )?(?:low|fine|ok|okay|alright|under control|down)|no stress|stress-free|stress free",
+        LOW,
+        None,
+    ),
+    ("stress(?: levels?)? (?:is |are |was )?(?:high|through the roof|off the charts|insane)", HIGH, None),
+    (
+        "relaxed|relaxing|calm|chill|chilled|chilling|at ease|peaceful|zen|serene|mellow|laid-back|laid back|easy day|lazy day|unwound|at peace",
+        LOW,
+        HIGH,
+    ),
+    ("relax|switch off|wind down|unwind", None, HIGH),
+];
+
+static ENERGY_RULES: LazyLock<Rules<Level>> = LazyLock::new(|| Rules::new(ENERGY));
+static STRESS_RULES: LazyLock<Rules<Level>> = LazyLock::new(|| Rules::new(STRESS));
+
+/// A mild high or low becomes medium.
+fn soften(hit: &Hit<Level>) -> Level {
+    match (hit.value, hit.intensity, hit.negated) {
+        (Level::High | Level::Low, Intensity::Mild, false) => Level::Medium,
+        (v, ..) => v,
+    }
+}
+
+/// The last thing said wins: "was stressed this morning but calm now" is calm.
+fn last(hits: &[Hit<Level>]) -> Level {
+    hits.last().map_or(Level::Unknown, soften)
+}
+
+pub(crate) fn energy(clauses: &[Clause]) -> Level {
+    last(&ENERGY_RULES.scan(clauses))
+}
+
+pub(crate) fn stress(clauses: &[Clause]) -> Level {
+    last(&STRESS_RULES.scan(clauses))
+}
