@@ -1,6 +1,7 @@
 //! `wellbeing`: one binary for the operator, the assistant service, the embedded mode and the tools.
 
 mod commands;
+mod embedded;
 mod telemetry;
 
 use clap::{Parser, Subcommand};
@@ -23,18 +24,41 @@ enum Command {
     Operator(commands::operator::Args),
     /// Secrets the system needs: `secrets resolve` stores the missing ones.
     Secrets(commands::secrets::Args),
+    /// Run the whole assistant on this machine: local chat page, scheduler, manifests folder.
+    Up(commands::up::Args),
+    /// Tell the assistant how you are doing; prints its reply and the stored check-in.
+    Chat(commands::chat::Args),
+    /// List stored check-ins.
+    Checkins(commands::checkins::Args),
+    /// Write everything the assistant stores, as JSON or CSV.
+    Export(commands::export::Args),
+    /// Delete everything the assistant stores (needs --yes).
+    Forget(commands::forget::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // kube is built with ring and the Google SDK with aws-lc-rs. With both compiled in, rustls
     // cannot pick a provider by itself and panics on the first TLS connection (kube, Secret
     // Manager, Slack, the LLM endpoint), so the binary picks one, once, before any client exists.
     let _ = rustls::crypto::ring::default_provider().install_default();
     telemetry::init(cli.log_format);
-    match cli.command {
+    let result = match cli.command {
         Command::Crdgen(args) => commands::crdgen::run(args),
         Command::Operator(args) => commands::operator::run(args),
         Command::Secrets(args) => commands::secrets::run(args),
+        Command::Up(args) => commands::up::run(args),
+        Command::Chat(args) => commands::chat::run(args),
+        Command::Checkins(args) => commands::checkins::run(args),
+        Command::Export(args) => commands::export::run(args),
+        Command::Forget(args) => commands::forget::run(args),
+    };
+    // One line, the cause chain joined by ": ", so a bad input reads as one clear sentence.
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

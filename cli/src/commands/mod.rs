@@ -1,5 +1,10 @@
 //! One module per subcommand.
 
+pub mod chat;
+pub mod checkins;
 pub mod crdgen;
+pub mod export;
+pub mod forget;
 pub mod operator;
 pub mod secrets;
+pub mod up;

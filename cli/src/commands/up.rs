@@ -1,0 +1,281 @@
+//! `wellbeing up`: the whole assistant in one process, with SQLite in a data dir and a folder of
+//! manifests in place of the Kubernetes API. The local page is the default channel; Slack is
+//! served too when its credentials are set.
+//!
+//! Start-up checks everything that can be wrong with the user's input before touching data:
+//! the manifests folder, the port, the local secret store, the database (in that order).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use kube::ResourceExt as _;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument as _, info, info_span, warn};
+use wellbeing_assistant::engine::{Assistant, Channel, SentPrompt};
+use wellbeing_crds::Persona;
+use wellbeing_operator::secret_store::LocalStore;
+use wellbeing_webhook::local::engine::EngineBackend;
+use wellbeing_webhook::local::{LocalAuth, LocalState};
+
+use crate::embedded::manifests::{self, ManifestSet, ManifestWatcher};
+use crate::embedded::scheduler::{self, Job, JobKind, JobRunner, Outcome};
+use crate::embedded::{self, DataDirArg, LOCAL_USER, instance};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Folder of Persona, Goal, Plugin and SecretRequirement manifests (the YAML you would
+    /// `kubectl apply`). Watched: edits and new files apply without a restart
+    /// [default: ./examples when it exists].
+    #[arg(long, env = "WELLBEING_MANIFESTS", value_name = "DIR")]
+    manifests: Option<PathBuf>,
+    /// Address of the local page and its API. Keep it on 127.0.0.1: the page is for this machine.
+    #[arg(long, env = "WELLBEING_LISTEN", default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+    /// OpenAI-compatible endpoint (with /v1) for extraction and replies: OpenAI, vLLM, Ollama,
+    /// llama.cpp server. Unset: the offline extractor and template replies. The key, if the
+    /// endpoint needs one, comes from WELLBEING_LLM_API_KEY (or OPENAI_API_KEY).
+    #[arg(long, env = "WELLBEING_LLM_BASE_URL", value_name = "URL")]
+    llm_base_url: Option<String>,
+    /// Model name at that endpoint [default: gpt-4o-mini].
+    #[arg(long, env = "WELLBEING_LLM_MODEL", value_name = "NAME")]
+    llm_model: Option<String>,
+}
+
+/// How long shutdown waits for messages in flight before giving up on them. An LLM call has a
+/// 20 s budget by default; this leaves room for one to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start tokio")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let data_dir = args.data.resolve()?;
+    let cancel = CancellationToken::new();
+
+    // 1. Manifests: a folder given but missing is an error; no folder at all is fine.
+    let manifests_dir = embedded::manifests_dir(args.manifests.as_deref());
+    let watcher = match &manifests_dir {
+        Some(dir) => Some(ManifestWatcher::start(dir.clone(), manifests::RESCAN_EVERY, true, cancel.clone())?),
+        None => None,
+    };
+    let manifest_rx = match &watcher {
+        Some(w) => w.subscribe(),
+        None => tokio::sync::watch::channel(Arc::new(ManifestSet::default())).1,
+    };
+
+    // 2. The port, before any data is opened.
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
+            "failed to listen on {}: the port is already in use (stop the other program or pass --listen 127.0.0.1:PORT)",
+            args.listen
+        ),
+        _ => anyhow::Error::new(e).context(format!("failed to listen on {}", args.listen)),
+    })?;
+    let listen = listener.local_addr().context("failed to read the listening address")?;
+
+    // 3. The local secret store must be readable (plugins take their secrets from it).
+    let secrets = LocalStore::new(&data_dir);
+    secrets.value("wellbeing-startup-check").context("failed to read the local secret store")?;
+
+    // 4. The data dir: one writer at a time, then the database.
+    instance::create_data_dir(&data_dir)?;
+    let mut lock = instance::acquire(&data_dir)?;
+    let store = embedded::open_store(&data_dir)?;
+    let llm = embedded::llm_client(args.llm_base_url.as_deref(), args.llm_model.as_deref())?;
+    let llm_note = match &llm {
+        Some(client) => format!("{} at {}", client.model(), client.config().base_url),
+        None => "offline extractor and template replies (set --llm-base-url to use a model)".to_string(),
+    };
+
+    let personas = embedded::persona_registry();
+    personas.replace_all(manifest_rx.borrow().personas.clone());
+    let assistant = embedded::assistant(store.clone(), personas.clone(), llm);
+
+    // Personas follow the folder.
+    let mut persona_rx = manifest_rx.clone();
+    let registry = personas.clone();
+    tokio::spawn(
+        async move {
+            while persona_rx.changed().await.is_ok() {
+                let personas = persona_rx.borrow_and_update().personas.clone();
+                registry.replace_all(personas);
+            }
+        }
+        .instrument(info_span!("persona_sync")),
+    );
+
+    // The scheduler sends check-ins to the local page.
+    let scheduler = tokio::spawn(
+        scheduler::run(
+            LocalCheckIns { assistant: assistant.clone() },
+            manifest_rx.clone(),
+            scheduler::system_clock(),
+            cancel.clone(),
+        )
+        .instrument(info_span!("scheduler")),
+    );
+
+    let token = instance::generate_token();
+    let tasks = TaskTracker::new();
+    let local = LocalState {
+        backend: Arc::new(EngineBackend::new(assistant.clone(), LOCAL_USER, tasks.clone())),
+        auth: LocalAuth::new(token.clone(), listen),
+    };
+    let app = wellbeing_webhook::local::router(local);
+
+    let url = page_url(listen);
+    lock.write_instance(&instance::Instance {
+        url: url.clone(),
+        token,
+        pid: std::process::id(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+    })?;
+    let snapshot = watcher.as_ref().map(|w| w.current()).unwrap_or_default();
+    print_banner(&url, &data_dir, manifests_dir.as_ref(), &snapshot, &assistant, &llm_note);
+
+    let shutdown = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutting down: finishing messages in flight");
+        shutdown.cancel();
+    });
+    let server = axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let served = server.await;
+    cancel.cancel();
+
+    tasks.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
+        warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "messages still in flight at shutdown were abandoned");
+    }
+    let _ = scheduler.await;
+    drop(watcher);
+    drop(assistant);
+    drop(personas);
+    // Fold the write-ahead log into the database so the data dir is a single clean file again.
+    store.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").context("failed to checkpoint the database")?;
+    drop(store);
+    drop(lock);
+    served.context("failed to serve HTTP")?;
+    println!("wellbeing stopped cleanly; data kept in {}", data_dir.display());
+    Ok(())
+}
+
+/// The URL to open: loopback for an unspecified address, which also listens there.
+fn page_url(listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", listen.port())
+}
+
+fn print_banner(
+    url: &str,
+    data_dir: &std::path::Path,
+    manifests_dir: Option<&PathBuf>,
+    set: &ManifestSet,
+    assistant: &Assistant,
+    llm: &str,
+) {
+    let active = assistant.personas().active();
+    let manifests = match manifests_dir {
+        Some(dir) => format!(
+            "{} ({} personas, {} goals, {} plugins; {} invalid, see the log)",
+            dir.display(),
+            set.personas.len(),
+            set.goals.len(),
+            set.plugins.len(),
+            set.errors.len()
+        ),
+        None => "none (no --manifests and no ./examples): built-in persona, no scheduled check-ins".to_string(),
+    };
+    let persona = if active.is_default() {
+        format!("{} (built-in)", active.spec().display_name)
+    } else {
+        format!("{} ({})", active.spec().display_name, active.name())
+    };
+    println!("wellbeing is running. It is an AI assistant, not a substitute for professional care.");
+    println!("  Local page:  {url}/");
+    println!("  Data:        {}", data_dir.display());
+    println!("  Manifests:   {manifests}");
+    println!("  Persona:     {persona}");
+    println!("  LLM:         {llm}");
+    println!("Chat from a terminal with `wellbeing chat \"slept badly, skipped breakfast\"`. Ctrl-C stops.");
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "failed to listen for SIGTERM; only Ctrl-C stops the process");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Check-ins for the local user: recorded under their slot (so a restart never sends one twice)
+/// and shown on the local page, which polls for new messages.
+struct LocalCheckIns {
+    assistant: Assistant,
+}
+
+impl JobRunner for LocalCheckIns {
+    async fn run(&self, job: Job, persona: Persona) -> Result<Outcome, String> {
+        let JobKind::CheckIn { slot, .. } = job.kind;
+        let assistant = self.assistant.clone();
+        // The registry follows the same snapshot the scheduler planned from; a persona edited in
+        // between speaks with its new prompts, which is what the user just asked for.
+        let recorded = tokio::task::spawn_blocking(move || {
+            assistant.record_checkin_prompt(LOCAL_USER, Channel::Local, Some(slot)).and_then(|sent| {
+                if !sent.prompt().delivered() {
+                    assistant.mark_prompt_delivered(sent.prompt().id, Some("local".into()), None)?;
+                }
+                Ok(sent)
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("failed to record the check-in prompt: {e}"))?;
+        match recorded {
+            SentPrompt::New(p) => {
+                info!(persona = %persona.name_any(), prompt_id = p.id, slot = %slot, "check-in prompt sent");
+                Ok(Outcome::Sent)
+            }
+            SentPrompt::AlreadySent(_) => Ok(Outcome::AlreadySent),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_url_is_reachable_from_this_machine() {
+        assert_eq!(page_url("127.0.0.1:8080".parse().unwrap()), "http://127.0.0.1:8080");
+        assert_eq!(page_url("0.0.0.0:9000".parse().unwrap()), "http://127.0.0.1:9000");
+        assert_eq!(page_url("[::1]:8080".parse().unwrap()), "http://[::1]:8080");
+        assert_eq!(page_url("[::]:8080".parse().unwrap()), "http://[::1]:8080");
+    }
+}

@@ -1,0 +1,421 @@
+//! The in-process scheduler of `wellbeing up`: what the operator's CronJobs do in a cluster.
+//!
+//! Pure planning ([`checkin_jobs`], [`plan`]) decides what is due; a thin loop ([`run`]) sleeps
+//! until the next job, hands due jobs to a [`JobRunner`] and re-plans when the manifests change.
+//! Jobs are a closed enum ([`JobKind`]) so reminders and weekly insights become more variants with
+//! their own planning function, sharing the due/missed/grace rules below.
+//!
+//! Restarts: nothing is remembered in memory across a restart. A job whose time passed while the
+//! process was down is skipped unless it is still inside [`GRACE`]; the runner records each send
+//! under a unique key (check-ins: the `(user_id, slot)` index of `checkin_prompts`), so a job
+//! fired before the restart is never sent again after it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use kube::ResourceExt as _;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, debug, info, info_span, warn};
+use wellbeing_crds::Persona;
+use wellbeing_crds::schedule::{self, ScheduleError};
+
+use super::manifests::{DEFAULT_NAMESPACE, ManifestSet};
+
+/// How late a job may still run. Long enough to survive a quick restart or a laptop waking from a
+/// short sleep; short enough that a check-in never arrives long after its moment (a batch of stale
+/// prompts after a night with the lid closed is exactly what must not happen).
+pub const GRACE: Duration = Duration::minutes(10);
+
+/// Longest sleep between two plans, so a wall-clock jump (suspend, NTP step) is noticed soon.
+pub const MAX_SLEEP: Duration = Duration::minutes(5);
+
+/// Wait before retrying a job whose runner failed (still only inside the grace period).
+pub const RETRY_AFTER: Duration = Duration::seconds(30);
+
+/// The seed of a persona's draw in embedded mode. In a cluster the seed is the object's uid;
+/// manifests in a folder have none, so the seed is derived from what identifies the object there,
+/// its namespace and name. It is stable across restarts and edits of the file (a changed window
+/// re-draws, as in the cluster), and a renamed persona gets new times, as a re-created object would.
+pub fn embedded_seed(persona: &Persona) -> String {
+    let namespace = persona.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+    match persona.metadata.uid.as_deref() {
+        Some(uid) if !uid.is_empty() => uid.to_string(),
+        _ => format!("embedded:{namespace}/{}", persona.name_any()),
+    }
+}
+
+/// One thing to do at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub due: DateTime<Utc>,
+    pub kind: JobKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// Ask the user how they are doing, in the persona's voice.
+    CheckIn {
+        /// `namespace/name` of the persona.
+        persona: String,
+        /// The drawn slot (equal to `due`); recorded with the prompt as its idempotency key.
+        slot: DateTime<Utc>,
+        /// Position of the slot in its day (0-based): picks the prompt text.
+        index: usize,
+    },
+}
+
+impl Job {
+    /// Unique name of the job, for the in-memory "already handled" set and logs.
+    pub fn key(&self) -> String {
+        match &self.kind {
+            JobKind::CheckIn { persona, slot, .. } => format!("checkin/{persona}/{}", slot.to_rfc3339()),
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            JobKind::CheckIn { .. } => "checkin",
+        }
+    }
+}
+
+/// The check-in jobs of the local dates that can still matter at `now`: today's and, while inside
+/// the grace period after local midnight, yesterday's.
+pub fn checkin_jobs(persona: &Persona, now: DateTime<Utc>) -> Result<Vec<Job>, ScheduleError> {
+    let tz = schedule::validate(&persona.spec.check_ins)?;
+    let seed = embedded_seed(persona);
+    let id = format!("{}/{}", persona.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE), persona.name_any());
+    let mut dates: Vec<NaiveDate> = vec![schedule::local_date(tz, now - GRACE), schedule::local_date(tz, now)];
+    dates.dedup();
+    let mut jobs = Vec::new();
+    for date in dates {
+        for (index, t) in schedule::draw(&persona.spec.check_ins, &seed, date)?.into_iter().enumerate() {
+            let slot = t.with_timezone(&Utc);
+            jobs.push(Job { due: slot, kind: JobKind::CheckIn { persona: id.clone(), slot, index } });
+        }
+    }
+    Ok(jobs)
+}
+
+/// What to do with jobs at one moment.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Due and still inside the grace period.
+    pub fire: Vec<Job>,
+    /// Due too long ago (the process was down or asleep): dropped, never delivered late.
+    pub skip: Vec<Job>,
+    /// When the earliest future job is due.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// Sort jobs into fire / skip / later. `handled` holds the keys already fired or skipped by this
+/// process; they are left alone.
+pub fn plan(jobs: Vec<Job>, now: DateTime<Utc>, handled: &BTreeMap<String, DateTime<Utc>>) -> Plan {
+    let mut out = Plan::default();
+    for job in jobs {
+        if handled.contains_key(&job.key()) {
+            continue;
+        }
+        if job.due > now {
+            out.next_due = Some(out.next_due.map_or(job.due, |d| d.min(job.due)));
+        } else if now - job.due <= GRACE {
+            out.fire.push(job);
+        } else {
+            out.skip.push(job);
+        }
+    }
+    out.fire.sort_by_key(|j| j.due);
+    // Several check-ins inside the grace period at once (possible only with tiny gaps): send the
+    // newest, skip the rest, so the user never gets a burst.
+    if out.fire.len() > 1 {
+        let newest = out.fire.pop().expect("len > 1");
+        out.skip.append(&mut out.fire);
+        out.fire.push(newest);
+    }
+    out
+}
+
+/// What a runner reports for one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    /// The durable record shows it was sent before (e.g. before a restart): nothing sent now.
+    AlreadySent,
+}
+
+/// Does the work of a job: in `wellbeing up`, records the check-in prompt for the local user and
+/// delivers it. Errors are strings because they are only logged (the job is retried while inside
+/// its grace period).
+pub trait JobRunner: Send + Sync + 'static {
+    fn run(&self, job: Job, persona: Persona) -> impl Future<Output = Result<Outcome, String>> + Send;
+}
+
+/// Wall clock, replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// State the loop keeps between plans (only for the life of the process).
+#[derive(Default)]
+pub struct Scheduler {
+    handled: BTreeMap<String, DateTime<Utc>>,
+    /// Last schedule error per persona, so a bad schedule is logged once, not on every plan.
+    last_error: Option<String>,
+}
+
+impl Scheduler {
+    /// One planning step: fire what is due, drop what was missed, and say when to wake next.
+    pub async fn tick<R: JobRunner>(
+        &mut self,
+        runner: &R,
+        manifests: &ManifestSet,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let mut wake = now + MAX_SLEEP;
+        // Forget keys of jobs older than any date that can still be planned.
+        self.handled.retain(|_, due| now - *due < Duration::days(3));
+        let Some(persona) = manifests.active_persona() else {
+            return wake;
+        };
+        let jobs = match checkin_jobs(persona, now) {
+            Ok(jobs) => {
+                self.last_error = None;
+                jobs
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if self.last_error.as_deref() != Some(&message) {
+                    warn!(persona = %persona.name_any(), error = %message, "check-in schedule cannot be drawn");
+                    self.last_error = Some(message);
+                }
+                return wake;
+            }
+        };
+        let tz = schedule::time_zone(&persona.spec.check_ins.time_zone).expect("validated by checkin_jobs");
+        wake = wake.min(schedule::next_local_midnight(tz, now));
+        let planned = plan(jobs, now, &self.handled);
+        for job in planned.skip {
+            info!(kind = job.kind_name(), due = %job.due, "missed while not running; skipped");
+            self.handled.insert(job.key(), job.due);
+        }
+        for job in planned.fire {
+            let (key, due) = (job.key(), job.due);
+            let span = info_span!("job", kind = job.kind_name(), due = %due);
+            match runner.run(job, persona.clone()).instrument(span).await {
+                Ok(outcome) => {
+                    debug!(kind = "checkin", ?outcome, "job done");
+                    self.handled.insert(key, due);
+                }
+                Err(error) => {
+                    warn!(%error, due = %due, "job failed; retrying while inside the grace period");
+                    wake = wake.min(now + RETRY_AFTER);
+                }
+            }
+        }
+        if let Some(next) = planned.next_due {
+            wake = wake.min(next);
+        }
+        wake
+    }
+}
+
+/// Run until `cancel` fires: plan, sleep until the next job (or a manifest change), repeat.
+pub async fn run<R: JobRunner>(
+    runner: R,
+    mut manifests: watch::Receiver<Arc<ManifestSet>>,
+    clock: Clock,
+    cancel: CancellationToken,
+) {
+    let mut scheduler = Scheduler::default();
+    loop {
+        let snapshot = manifests.borrow_and_update().clone();
+        let now = clock();
+        let wake = scheduler.tick(&runner, &snapshot, now).await;
+        let sleep = (wake - clock()).to_std().unwrap_or_default();
+        debug!(wake = %wake, "scheduler sleeping");
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(sleep) => {}
+            changed = manifests.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::embedded::manifests::build_set;
+
+    fn persona(windows: &str, per_day: i32, gap: i32) -> ManifestSet {
+        let text = format!(
+            r#"apiVersion: wellbeing.dev/v1alpha1
+kind: Persona
+metadata: {{name: coach}}
+spec:
+  displayName: Sunny
+  active: true
+  checkIns:
+    timeZone: Europe/Berlin
+    windows: {windows}
+    perDay: {per_day}
+    minGapMinutes: {gap}
+"#
+        );
+        let set = build_set(vec![("p.yaml".into(), Ok(text))]);
+        assert!(set.errors.is_empty(), "{:?}", set.errors);
+        set
+    }
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// Records jobs like the real runner: a unique key per slot, so a second send is refused.
+    #[derive(Default)]
+    struct FakeRunner {
+        sent: Mutex<Vec<DateTime<Utc>>>,
+        durable: Mutex<Vec<DateTime<Utc>>>,
+        fail: Mutex<bool>,
+    }
+
+    impl JobRunner for Arc<FakeRunner> {
+        async fn run(&self, job: Job, _persona: Persona) -> Result<Outcome, String> {
+            if *self.fail.lock().unwrap() {
+                return Err("slack is down".into());
+            }
+            let JobKind::CheckIn { slot, .. } = job.kind;
+            let mut durable = self.durable.lock().unwrap();
+            if durable.contains(&slot) {
+                return Ok(Outcome::AlreadySent);
+            }
+            durable.push(slot);
+            self.sent.lock().unwrap().push(slot);
+            Ok(Outcome::Sent)
+        }
+    }
+
+    #[test]
+    fn seed_is_stable_and_names_namespace_and_name() {
+        let set = persona(r#"[{start: "09:00", end: "21:00"}]"#, 3, 90);
+        assert_eq!(embedded_seed(&set.personas[0]), "embedded:default/coach");
+        let mut with_uid = set.personas[0].clone();
+        with_uid.metadata.uid = Some("1234".into());
+        assert_eq!(embedded_seed(&with_uid), "1234", "a real uid is used as the operator uses it");
+    }
+
+    #[test]
+    fn jobs_are_the_schedule_functions_times() {
+        let set = persona(r#"[{start: "09:00", end: "21:00"}]"#, 3, 90);
+        let p = &set.personas[0];
+        let now = t("2026-05-04T06:00:00Z"); // 08:00 in Berlin
+        let jobs = checkin_jobs(p, now).unwrap();
+        let date = "2026-05-04".parse().unwrap();
+        let drawn: Vec<_> = schedule::draw(&p.spec.check_ins, "embedded:default/coach", date)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.with_timezone(&Utc))
+            .collect();
+        assert_eq!(jobs.iter().map(|j| j.due).collect::<Vec<_>>(), drawn);
+    }
+
+    #[test]
+    fn plan_fires_inside_grace_skips_older_and_waits_for_the_future() {
+        let slot = |m: i64| t("2026-05-04T10:00:00Z") + Duration::minutes(m);
+        let job =
+            |m: i64| Job { due: slot(m), kind: JobKind::CheckIn { persona: "p".into(), slot: slot(m), index: 0 } };
+        let now = slot(0);
+        let p = plan(vec![job(-11), job(-9), job(30), job(5)], now, &BTreeMap::new());
+        assert_eq!(p.fire, vec![job(-9)]);
+        assert_eq!(p.skip, vec![job(-11)]);
+        assert_eq!(p.next_due, Some(slot(5)));
+
+        let mut handled = BTreeMap::new();
+        handled.insert(job(-9).key(), slot(-9));
+        let p = plan(vec![job(-9)], now, &handled);
+        assert_eq!(p, Plan::default());
+
+        // Two inside the grace period: only the newest goes out, no burst.
+        let p = plan(vec![job(-8), job(-2)], now, &BTreeMap::new());
+        assert_eq!((p.fire, p.skip), (vec![job(-2)], vec![job(-8)]));
+    }
+
+    #[tokio::test]
+    async fn a_day_with_a_restart_sends_each_check_in_once_and_never_late() {
+        let set = persona(r#"[{start: "09:00", end: "21:00"}]"#, 4, 60);
+        let p = &set.personas[0];
+        let day = "2026-05-04".parse().unwrap();
+        let slots: Vec<_> = schedule::draw(&p.spec.check_ins, &embedded_seed(p), day)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.with_timezone(&Utc))
+            .collect();
+        let runner = Arc::new(FakeRunner::default());
+
+        // First process: wakes exactly when told, until just after the first slot.
+        let mut s = Scheduler::default();
+        let mut now = t("2026-05-04T05:00:00Z");
+        while now <= slots[0] {
+            now = s.tick(&runner, &set, now).await;
+        }
+        assert_eq!(*runner.sent.lock().unwrap(), vec![slots[0]]);
+
+        // Crash; the process is down over the second slot and comes back 5 minutes after the
+        // third one: the second is skipped, the third is still inside the grace period.
+        let mut s = Scheduler::default();
+        let back = slots[2] + Duration::minutes(5);
+        let wake = s.tick(&runner, &set, back).await;
+        assert_eq!(*runner.sent.lock().unwrap(), vec![slots[0], slots[2]]);
+        assert!(wake <= slots[3]);
+
+        // Another restart a minute later: the third was recorded durably, nothing is sent twice.
+        let mut s = Scheduler::default();
+        s.tick(&runner, &set, back + Duration::minutes(1)).await;
+        assert_eq!(*runner.sent.lock().unwrap(), vec![slots[0], slots[2]]);
+
+        // The runner fails at the fourth slot: retried within the grace period, then given up.
+        *runner.fail.lock().unwrap() = true;
+        let wake = s.tick(&runner, &set, slots[3]).await;
+        assert_eq!(wake, slots[3] + RETRY_AFTER);
+        *runner.fail.lock().unwrap() = false;
+        s.tick(&runner, &set, wake).await;
+        assert_eq!(runner.sent.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn no_active_persona_or_a_schedule_that_does_not_fit_sends_nothing() {
+        let runner = Arc::new(FakeRunner::default());
+        let now = t("2026-05-04T12:00:00Z");
+        let mut s = Scheduler::default();
+        assert_eq!(s.tick(&runner, &ManifestSet::default(), now).await, now + MAX_SLEEP);
+        let tight = persona(r#"[{start: "09:00", end: "09:30"}]"#, 3, 60);
+        assert_eq!(s.tick(&runner, &tight, now).await, now + MAX_SLEEP);
+        assert!(runner.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn after_local_midnight_the_next_day_is_drawn() {
+        let set = persona(r#"[{start: "00:00", end: "00:30"}]"#, 1, 0);
+        let runner = Arc::new(FakeRunner::default());
+        let mut s = Scheduler::default();
+        // 23:00 in Berlin: today's only slot (before 00:30) passed long ago. The loop must wake at
+        // local midnight (22:00 UTC), draw the new day and send its slot on time.
+        let mut now = t("2026-05-04T21:00:00Z");
+        let mut wakes = Vec::new();
+        while now < t("2026-05-04T22:31:00Z") {
+            now = s.tick(&runner, &set, now).await;
+            wakes.push(now);
+        }
+        assert!(wakes.contains(&t("2026-05-04T22:00:00Z")), "{wakes:?}");
+        let sent = runner.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0] >= t("2026-05-04T22:00:00Z") && sent[0] < t("2026-05-04T22:30:00Z"), "{sent:?}");
+        assert!(wakes.contains(&sent[0]), "woken exactly at the slot: {wakes:?}");
+    }
+}
