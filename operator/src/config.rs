@@ -97,7 +97,7 @@ impl OperatorConfig {
 
     /// Base URL of the assistant's OpenAI-compatible LLM gateway for plugins.
     pub fn llm_gateway_url(&self) -> String {
-        format!("{}/v1", self.assistant_url.trim_end_matches('/'))
+        format!("{}/internal/llm/v1", self.assistant_url.trim_end_matches('/'))
     }
 }
 
@@ -109,7 +109,7 @@ mod tests {
     fn assistant_port_from_url() {
         let mut c = OperatorConfig { assistant_url: "http://a.b.svc:8080/".into(), ..Default::default() };
         assert_eq!(c.assistant_port(), 8080);
-        assert_eq!(c.llm_gateway_url(), "http://a.b.svc:8080/v1");
+        assert_eq!(c.llm_gateway_url(), "http://a.b.svc:8080/internal/llm/v1");
         c.assistant_url = "https://a.b.svc".into();
         assert_eq!(c.assistant_port(), 443);
         c.assistant_url = "http://a".into();

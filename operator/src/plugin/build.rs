@@ -695,7 +695,7 @@ mod tests {
         );
         assert_eq!(by_name("WELLBEING_SECRET_ENV_OWM_KEY")["value"], "OWM_KEY");
         assert_eq!(by_name("WELLBEING_PLUGIN_MODULE")["value"], "/srv/plugins/weather/v1.py");
-        assert_eq!(by_name("WELLBEING_LLM_GATEWAY")["value"], "http://wellbeing-assistant.wellbeing.svc:8080/v1");
+        assert_eq!(by_name("WELLBEING_LLM_GATEWAY")["value"], "http://wellbeing-assistant.wellbeing.svc:8080/internal/llm/v1");
         assert_eq!(by_name("WELLBEING_PLUGIN_TOKEN")["valueFrom"]["secretKeyRef"]["name"], "plugin-weather-gateway");
         // Code from the ConfigMap, mounted where the module path says.
         let mounts = c["volumeMounts"].as_array().unwrap();
