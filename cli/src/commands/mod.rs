@@ -4,6 +4,7 @@ pub mod chat;
 pub mod checkins;
 pub mod crdgen;
 pub mod export;
+pub mod extract;
 pub mod forget;
 pub mod operator;
 pub mod secrets;
