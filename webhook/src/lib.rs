@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod internal;
 pub mod local;
 pub mod metrics;
+pub mod personas_kube;
 pub mod server;
 pub mod slack;
 pub mod worker;

@@ -19,7 +19,10 @@ fn chromium() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("WELLBEING_CHROMIUM") {
         return Some(PathBuf::from(p));
     }
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].iter().map(PathBuf::from).find(|p| p.exists())
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
 }
 
 async fn run_chromium(bin: &Path, profile: &Path, extra: &[String], url: &str) -> String {
@@ -37,7 +40,10 @@ async fn run_chromium(bin: &Path, profile: &Path, extra: &[String], url: &str) -
     .args(extra)
     .arg(url)
     .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output()).await.expect("chromium finished in time").expect("chromium ran");
+    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+        .await
+        .expect("chromium finished in time")
+        .expect("chromium ran");
     assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 DOM")
 }
@@ -54,7 +60,8 @@ async fn dashboard_renders_in_headless_chromium() {
     dashboard_seed::seed(&store, end, 400, 3);
     let now: DateTime<Utc> = "2026-05-10T16:00:00Z".parse().unwrap();
     let ctx = dashboard_seed::context();
-    let state = DashboardState::new(store, TOKEN.into(), Arc::new(move || ctx.clone())).with_clock(Arc::new(move || now));
+    let state =
+        DashboardState::new(store, TOKEN.into(), Arc::new(move || ctx.clone())).with_clock(Arc::new(move || now));
     let app: axum::Router = dashboard::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -62,7 +69,8 @@ async fn dashboard_renders_in_headless_chromium() {
 
     // Without the token: the login form, no data.
     let anon_profile = tempfile::tempdir().unwrap();
-    let dom = run_chromium(&bin, anon_profile.path(), &["--dump-dom".into()], &format!("http://{addr}/dashboard")).await;
+    let dom =
+        run_chromium(&bin, anon_profile.path(), &["--dump-dom".into()], &format!("http://{addr}/dashboard")).await;
     assert!(dom.contains("Dashboard token"), "{dom}");
     assert!(!dom.contains("mood-calendar"));
 

@@ -52,7 +52,8 @@ pub fn seed(store: &Store, end: NaiveDate, days: i64, per_day: usize) -> usize {
             let mut data = json!({ "valence": valence, "pillars": [] });
             let mut text = String::new();
             if slot == 0 {
-                let hours = if poor_sleep { 4.5 + rng.below(15) as f64 / 10.0 } else { 6.5 + rng.below(25) as f64 / 10.0 };
+                let hours =
+                    if poor_sleep { 4.5 + rng.below(15) as f64 / 10.0 } else { 6.5 + rng.below(25) as f64 / 10.0 };
                 data["sleep_hours"] = json!(hours);
                 data["sleep_quality"] = json!(if poor_sleep { "poor" } else { "good" });
                 text.push_str(&format!("slept {hours:.1} hours. "));

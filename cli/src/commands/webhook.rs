@@ -1,0 +1,184 @@
+//! `wellbeing webhook`: the assistant service of the cluster (the chart's StatefulSet). Slack
+//! endpoints, the durable inbox and its worker, the internal API for check-in Jobs, probes and
+//! metrics. Personas come from a watch on the cluster, or from `--manifests`, or the built-in
+//! default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use wellbeing_assistant::Store;
+use wellbeing_assistant::engine::{Assistant, AssistantConfig};
+use wellbeing_assistant::llm::{LlmClient, LlmConfig};
+use wellbeing_assistant::persona::{PersonaRegistry, default_persona};
+use wellbeing_webhook::app::system_clock;
+use wellbeing_webhook::auth::{AllowedCallers, InternalAuth, KubeTokenReviewer, TokenReviewer};
+use wellbeing_webhook::config::{self, SlackConfig};
+use wellbeing_webhook::server::{ServerConfig, start};
+use wellbeing_webhook::worker::WorkerOptions;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Address of the Slack endpoints (and, without --internal-listen, of everything else).
+    #[arg(long, env = "WELLBEING_LISTEN", default_value = "0.0.0.0:8080", value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+    /// Separate address for /internal/*, /readyz and /metrics, so a NetworkPolicy can admit only
+    /// the namespace to them. Unset: served on --listen.
+    #[arg(long, env = "WELLBEING_INTERNAL_LISTEN", value_name = "ADDR:PORT")]
+    internal_listen: Option<SocketAddr>,
+    /// Where the database lives (the StatefulSet's volume).
+    #[arg(long, env = "WELLBEING_DATA_DIR", value_name = "DIR")]
+    data_dir: PathBuf,
+    /// Read Personas from this folder of manifests instead of the cluster.
+    #[arg(long, env = "WELLBEING_MANIFESTS", value_name = "DIR")]
+    manifests: Option<PathBuf>,
+    /// Watch Personas in the cluster even when not running in a pod (uses the kubeconfig).
+    #[arg(long, env = "WELLBEING_PERSONAS_FROM_CLUSTER")]
+    personas_from_cluster: bool,
+    /// Namespace of the Personas [default: the pod's namespace, or the kubeconfig's].
+    #[arg(long, env = "WELLBEING_NAMESPACE")]
+    namespace: Option<String>,
+    /// Time zone of the built-in persona (used when no Persona is active).
+    #[arg(long, env = "WELLBEING_TIME_ZONE", default_value = "UTC")]
+    time_zone: String,
+    /// Audience check-in Jobs' ServiceAccount tokens must carry.
+    #[arg(long, env = "WELLBEING_TOKEN_AUDIENCE", default_value = wellbeing_webhook::auth::DEFAULT_AUDIENCE)]
+    token_audience: String,
+    /// ServiceAccounts (names, in the Personas' namespace) allowed to trigger check-ins; any of
+    /// the namespace when empty.
+    #[arg(long, env = "WELLBEING_CHECKIN_SERVICE_ACCOUNTS", value_delimiter = ',')]
+    checkin_service_accounts: Vec<String>,
+    /// Process the inbox. `false` stores events without answering them (load tests, or a
+    /// maintenance window: rows wait and are processed at the next start with the worker).
+    #[arg(long, env = "WELLBEING_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    worker: bool,
+    /// Users whose messages are processed at the same time.
+    #[arg(long, env = "WELLBEING_WORKER_CONCURRENCY", default_value_t = 4)]
+    worker_concurrency: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start tokio")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let env = |name: &str| std::env::var(name).ok();
+    let slack = SlackConfig::from_env(env).context("failed to read the Slack settings")?;
+    let internal_token = match config::secret(&env, "WELLBEING_INTERNAL_TOKEN") {
+        Ok(token) => Some(token),
+        Err(config::ConfigError::Missing { .. }) => None,
+        Err(e) => return Err(e).context("failed to read WELLBEING_INTERNAL_TOKEN"),
+    };
+    let llm = LlmConfig::from_env()
+        .context("failed to read the LLM settings")?
+        .map(LlmClient::new)
+        .transpose()
+        .context("failed to set up the LLM client")?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("failed to create the data dir {}", args.data_dir.display()))?;
+    let store = Store::open_in(&args.data_dir).context("failed to open the database")?;
+
+    let registry = PersonaRegistry::new(default_persona(&args.time_zone));
+    let synced = Arc::new(AtomicBool::new(true));
+    let stop = CancellationToken::new();
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let mut reviewer: Option<Arc<dyn TokenReviewer>> = None;
+    let mut namespace = args.namespace.clone();
+    let mut watch = None;
+    if let Some(dir) = &args.manifests {
+        let set = crate::embedded::manifests::load_dir(dir)
+            .with_context(|| format!("failed to read the manifests in {}", dir.display()))?;
+        for error in &set.errors {
+            tracing::warn!(error = %error, "manifest refused");
+        }
+        registry.replace_all(set.personas);
+    } else if in_cluster || args.personas_from_cluster {
+        let client = kube::Client::try_default().await.context("failed to connect to the Kubernetes API")?;
+        let ns = namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
+        namespace = Some(ns.clone());
+        synced.store(false, std::sync::atomic::Ordering::Relaxed);
+        watch = Some(tokio::spawn(wellbeing_webhook::personas_kube::watch(
+            client.clone(),
+            ns,
+            registry.clone(),
+            synced.clone(),
+            stop.child_token(),
+        )));
+        reviewer = Some(Arc::new(KubeTokenReviewer::new(client)));
+    }
+    let auth = InternalAuth::new(
+        internal_token,
+        reviewer,
+        args.token_audience.clone(),
+        AllowedCallers { namespace: namespace.clone(), service_accounts: args.checkin_service_accounts.clone() },
+    );
+    if auth.is_closed() {
+        tracing::warn!("internal API closed: set WELLBEING_INTERNAL_TOKEN or run in a cluster (TokenReview)");
+    }
+
+    let engine = Assistant::new(store, registry, llm, AssistantConfig::default());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", args.listen))?;
+    let internal = match args.internal_listen {
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("failed to listen on {addr}"))?)
+        }
+        None => None,
+    };
+    let worker =
+        args.worker.then(|| WorkerOptions { concurrency: args.worker_concurrency.max(1), ..Default::default() });
+    let config = ServerConfig {
+        slack,
+        worker,
+        auth,
+        goals: Default::default(),
+        clock: system_clock(),
+        personas_synced: synced,
+        extra_routes: None,
+    };
+    let running = start(listener, internal, engine, config).await.context("failed to start the assistant service")?;
+
+    let service_stop = running.stop_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests (signal again to abort)");
+        service_stop.cancel();
+        shutdown_signal().await;
+        tracing::warn!("second signal: aborting");
+        std::process::exit(130);
+    });
+    let result = running.wait().await;
+    stop.cancel();
+    if let Some(watch) = watch {
+        let _ = watch.await;
+    }
+    result.context("the assistant service failed")
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
