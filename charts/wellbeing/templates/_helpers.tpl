@@ -83,9 +83,10 @@ record. */}}
 {{- default (include "wellbeing.assistant.fullname" .) .Values.assistant.credentials.secretName -}}
 {{- end -}}
 
-{{/* In-cluster URL of the assistant, given to the operator for check-in Jobs and plugins. */}}
+{{/* In-cluster URL of the assistant's internal port, given to the operator for check-in Jobs
+(/internal/checkins) and plugins (/internal/llm/v1). */}}
 {{- define "wellbeing.assistant.url" -}}
-{{- printf "http://%s.%s.svc:%d" (include "wellbeing.assistant.fullname" .) .Release.Namespace (int .Values.assistant.service.port) -}}
+{{- printf "http://%s.%s.svc:%d" (include "wellbeing.assistant.fullname" .) .Release.Namespace (int .Values.assistant.service.internalPort) -}}
 {{- end -}}
 
 {{/* true when the operator watches every namespace (watchNamespaces: ["*"]). */}}
