@@ -194,6 +194,14 @@ for line in sys.stdin:
 }
 
 #[test]
+fn an_unapproved_plugin_is_not_run() {
+    let text = HYDRATION_MANIFEST.replace("  version: 2\n", "  version: 2\n  approved: false\n");
+    let Ok(Resource::Plugin(plugin)) = parse_documents(&text).remove(0) else { panic!() };
+    let err = PluginEndpoint::from_plugin(&plugin, Some(&runtime())).unwrap_err();
+    assert!(matches!(err, PluginError::NotApproved { .. }), "{err}");
+}
+
+#[test]
 fn a_manifest_pointing_at_a_missing_module_is_refused_with_the_path() {
     let text = HYDRATION_MANIFEST.replace("hydration/v1.py", "hydration/v9.py");
     let Ok(Resource::Plugin(plugin)) = parse_documents(&text).remove(0) else { panic!() };

@@ -58,10 +58,14 @@ impl LocalRuntime {
 impl PluginEndpoint {
     /// The endpoint of a Plugin resource. In the cluster (`local` is None) a plugin is reached at
     /// `status.endpoint` once Ready, or at `spec.source.mcp.url`; in embedded mode Python modules
-    /// and MCP commands run as local children.
+    /// and MCP commands run as local children. An unapproved plugin (generated, not yet reviewed)
+    /// is refused here too, so embedded mode never runs what the operator would not deploy.
     pub fn from_plugin(plugin: &Plugin, local: Option<&LocalRuntime>) -> Result<Self, PluginError> {
         let name = plugin.metadata.name.clone().unwrap_or_default();
         let spec = &plugin.spec;
+        if !spec.approved {
+            return Err(PluginError::NotApproved { plugin: name });
+        }
         let status_endpoint = plugin.status.as_ref().and_then(|s| s.endpoint.clone());
         let mcp = spec.source.mcp.as_ref();
         let transport = match (local, &spec.source.python, mcp) {

@@ -65,6 +65,8 @@ pub enum PluginError {
     UnknownTool { plugin: String, tool: String },
     #[error("plugin module {} does not exist", path.display())]
     ModuleMissing { path: std::path::PathBuf },
+    #[error("plugin {plugin} is not approved")]
+    NotApproved { plugin: String },
     #[error("plugin {plugin} has no endpoint yet (not Ready, and no url or command)")]
     NoEndpoint { plugin: String },
     #[error("failed to start plugin {plugin}")]
@@ -219,6 +221,11 @@ struct Slot {
 /// MCP connections to every known plugin.
 pub struct PluginPool {
     slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    /// Child processes starting at once. A Python host spends about a second of CPU importing the
+    /// MCP SDK; starting more children than there are cores only makes each slower (20 at once on
+    /// two cores took 27 s, near the connect timeout), so starts queue here and each one's connect
+    /// timeout counts from when it actually starts.
+    spawns: tokio::sync::Semaphore,
     http: reqwest::Client,
     sink: Arc<dyn InvocationSink>,
     config: PoolConfig,
@@ -237,7 +244,14 @@ impl PluginPool {
         http: reqwest::Client,
         config: PoolConfig,
     ) -> Self {
-        let pool = Self { slots: RwLock::new(BTreeMap::new()), http, sink, config };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pool = Self {
+            slots: RwLock::new(BTreeMap::new()),
+            spawns: tokio::sync::Semaphore::new(cores),
+            http,
+            sink,
+            config,
+        };
         for endpoint in endpoints {
             pool.upsert(endpoint);
         }
@@ -435,6 +449,11 @@ impl PluginPool {
     #[instrument(skip(self, endpoint), fields(plugin = %endpoint.name))]
     async fn connect(&self, endpoint: &PluginEndpoint) -> Result<Connection, PluginError> {
         let plugin = endpoint.name.clone();
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = match endpoint.is_stdio() {
+            true => self.spawns.acquire().await.ok(),
+            false => None,
+        };
         let stderr_tail: Arc<StdMutex<VecDeque<String>>> = Arc::default();
         let mut stderr_task = None;
         let attempt = async {
