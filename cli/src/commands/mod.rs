@@ -6,6 +6,7 @@ pub mod crdgen;
 pub mod export;
 pub mod extract;
 pub mod forget;
+pub mod insights;
 pub mod operator;
 pub mod secrets;
 pub mod up;

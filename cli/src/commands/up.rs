@@ -129,7 +129,18 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         backend: Arc::new(EngineBackend::new(assistant.clone(), LOCAL_USER, tasks.clone())),
         auth: LocalAuth::new(token.clone(), listen),
     };
-    let app = wellbeing_webhook::local::router(local);
+    // The dashboard (/dashboard) beside the local page, behind the token in the data dir.
+    let dashboard_token = wellbeing_webhook::dashboard::load_or_create_token(&data_dir)?;
+    let (dash_personas, dash_manifests) = (personas.clone(), manifest_rx.clone());
+    let dashboard_context: wellbeing_webhook::dashboard::ContextFn =
+        Arc::new(move || wellbeing_webhook::dashboard::DashboardContext {
+            persona: dash_personas.active().spec().clone(),
+            goals: dash_manifests.borrow().goals.clone(),
+            missing_secrets: Vec::new(),
+        });
+    let dashboard =
+        wellbeing_webhook::dashboard::DashboardState::new(store.clone(), dashboard_token, dashboard_context);
+    let app = wellbeing_webhook::local::router(local).merge(wellbeing_webhook::dashboard::router(dashboard));
 
     let url = page_url(listen);
     lock.write_instance(&instance::Instance {

@@ -86,7 +86,7 @@ pub fn dashboard_page(d: &DashboardData) -> String {
     s.push_str(&svg::mood_calendar(&d.mood_by_day, d.today));
     let _ = write!(
         s,
-        "<p class=\"legend muted\">Low<span style=\"background:{}\"></span>Mixed<span style=\"background:{}\"></span>Good<span style=\"background:{}\"></span>No check-in<span style=\"background:{}\"></span></p></section>",
+        "<p class=\"legend muted\"><span style=\"background:{}\"></span>Low<span style=\"background:{}\"></span>Mixed<span style=\"background:{}\"></span>Good<span style=\"background:{}\"></span>No check-in</p></section>",
         svg::valence_colour(Some(-1.0)),
         svg::valence_colour(Some(0.0)),
         svg::valence_colour(Some(1.0)),
@@ -96,7 +96,7 @@ pub fn dashboard_page(d: &DashboardData) -> String {
     s.push_str("<section id=\"sleep-energy\"><h2>Sleep and energy</h2>");
     let start = d.today - Duration::days(super::data::SLEEP_DAYS - 1);
     s.push_str(&svg::sleep_energy(&d.sleep_energy, start, d.today));
-    s.push_str("<p class=\"legend muted\">Sleep hours<span style=\"background:#6a8fd8\"></span>Energy<span style=\"background:#e08a1e\"></span></p></section>");
+    s.push_str("<p class=\"legend muted\"><span style=\"background:#6a8fd8\"></span>Sleep hours<span style=\"background:#e08a1e\"></span>Energy</p></section>");
 
     s.push_str("<section id=\"goals\"><h2>Goals</h2>");
     if d.goals.is_empty() {

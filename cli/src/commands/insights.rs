@@ -1,0 +1,81 @@
+//! `wellbeing insights weekly`: compute this week's insight from the database, record it (once per
+//! week) and print it. The persona's time zone and voice and the goals come from the manifests
+//! folder; the LLM rephrases it when `WELLBEING_LLM_*` is configured, with every number checked.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use wellbeing_assistant::insights;
+
+use crate::embedded::{self, DataDirArg, manifests};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum What {
+    /// This week's insight: counts and trends, goal progress, patterns, things to try.
+    Weekly(WeeklyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct WeeklyArgs {
+    #[command(flatten)]
+    data: DataDirArg,
+    /// Whose insight [default: the user who checked in last].
+    #[arg(long, env = "WELLBEING_USER")]
+    user: Option<String>,
+    /// Folder of Persona and Goal manifests [default: ./examples when present].
+    #[arg(long, env = "WELLBEING_MANIFESTS", value_name = "DIR")]
+    manifests: Option<PathBuf>,
+    /// Print the computed facts as JSON instead of the text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let What::Weekly(args) = args.what;
+    let data_dir = args.data.resolve()?;
+    let db = data_dir.join(wellbeing_assistant::store::DB_FILE);
+    anyhow::ensure!(db.exists(), "no database at {} yet: nothing to summarise", db.display());
+    let store = wellbeing_assistant::Store::open(&db).context("failed to open the database")?;
+
+    let set = match embedded::manifests_dir(args.manifests.as_deref()) {
+        Some(dir) => {
+            manifests::load_dir(&dir).with_context(|| format!("failed to load manifests from {}", dir.display()))?
+        }
+        None => manifests::ManifestSet::default(),
+    };
+    for e in &set.errors {
+        eprintln!("warning: {e}");
+    }
+    let persona = match set.active_persona() {
+        Some(p) => p.spec.clone(),
+        None => embedded::persona_registry().active().spec().clone(),
+    };
+    let user = match args.user {
+        Some(u) => u,
+        None => wellbeing_webhook::dashboard::data::default_user(&store)
+            .context("failed to read the users")?
+            .unwrap_or_else(|| embedded::LOCAL_USER.to_string()),
+    };
+    let llm = embedded::llm_client(None, None)?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("failed to start the runtime")?;
+    let (insight, new) = runtime
+        .block_on(insights::weekly(&store, &user, &persona, &set.goals, llm.as_ref(), Utc::now()))
+        .context("failed to compute the weekly insight")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&insight.facts)?);
+    } else {
+        println!("{}", insight.text);
+        if !new {
+            eprintln!("(this week's insight was already recorded; showing the stored text)");
+        }
+    }
+    Ok(())
+}
