@@ -164,3 +164,13 @@ fn bad_since_is_refused_by_the_parser() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown unit"));
 }
+
+#[test]
+fn half_configured_slack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run(up(&data, &empty_manifests(tmp.path()), free_port()).env("SLACK_BOT_TOKEN", "xoxb-1"));
+    let line = error_line(&out);
+    assert!(line.contains("Slack settings") && line.contains("SLACK_SIGNING_SECRET"), "{line}");
+    assert!(!data.exists());
+}

@@ -237,3 +237,62 @@ fn chromium_loads_the_page_sends_a_message_and_shows_reply_and_check_in() {
     let (code, _) = up.stop();
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_slack_credentials_the_same_process_serves_slack() {
+    use wellbeing_webhook::slack::signature::{SigningSecret, sign};
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, manifests) = (tmp.path().join("data"), tmp.path().join("manifests"));
+    manifests_with_checkin_now(&manifests);
+    // Ids given up front, and an API base nothing listens on: no call to Slack is needed here.
+    let dead_api = format!("http://127.0.0.1:{}/api", support::free_port());
+    let up = Up::start(
+        &data,
+        &manifests,
+        &[
+            ("SLACK_SIGNING_SECRET", "test-signing-secret"),
+            ("SLACK_BOT_TOKEN", "xoxb-test"),
+            ("SLACK_BOT_USER_ID", "UBOT"),
+            ("SLACK_TEAM_ID", "T1"),
+            ("SLACK_API_BASE_URL", &dead_api),
+        ],
+    );
+    let body = r#"{"type":"url_verification","challenge":"c-123","token":"x"}"#;
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let signature = sign(&SigningSecret::new("test-signing-secret"), &ts, body.as_bytes());
+    let r = http()
+        .post(format!("{}/slack/events", up.url))
+        .header("X-Slack-Request-Timestamp", &ts)
+        .header("X-Slack-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("c-123"));
+    let forged = http()
+        .post(format!("{}/slack/events", up.url))
+        .header("X-Slack-Request-Timestamp", &ts)
+        .header("X-Slack-Signature", "v0=00")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    // The local channel still works beside it; the local persona's check-in went to the page.
+    let token = up.token();
+    let all = wait_for_prompt(&up, &token).await;
+    assert!(all.iter().any(|m| m["kind"] == "checkin_prompt"));
+    let r = http()
+        .post(format!("{}/api/local/messages", up.url))
+        .bearer_auth(&token)
+        .json(&json!({"text": "slept great"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (code, _) = up.stop();
+    assert_eq!(code, Some(0), "clean stop with the inbox and worker running");
+}

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,15 +18,24 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, info, info_span, warn};
 use wellbeing_assistant::engine::{Assistant, Channel, SentPrompt};
 use wellbeing_crds::Persona;
+use wellbeing_crds::persona::Channel as CrdChannel;
 use wellbeing_operator::secret_store::LocalStore;
+use wellbeing_webhook::auth::{AllowedCallers, InternalAuth};
+use wellbeing_webhook::config::SlackConfig;
+use wellbeing_webhook::internal::{CheckinRequest, CheckinResponse};
 use wellbeing_webhook::local::engine::EngineBackend;
 use wellbeing_webhook::local::{LocalAuth, LocalState};
+use wellbeing_webhook::server::ServerConfig;
+use wellbeing_webhook::worker::WorkerOptions;
 
 use crate::embedded::manifests::{self, ManifestSet, ManifestWatcher};
 use crate::embedded::scheduler::{self, Job, JobKind, JobRunner, Outcome};
 use crate::embedded::{self, DataDirArg, LOCAL_USER, instance};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Slack: with SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN set (or SLACK_SIGNING_SECRET_FILE and \
+SLACK_BOT_TOKEN_FILE), the same process also serves /slack/events, /slack/commands and /slack/interactivity; \
+SLACK_USER_ID names who Slack check-ins go to.")]
 pub struct Args {
     #[command(flatten)]
     data: DataDirArg,
@@ -71,6 +81,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         None => tokio::sync::watch::channel(Arc::new(ManifestSet::default())).1,
     };
 
+    // Slack settings are read up front so a half-configured Slack stops start-up with its reason.
+    let slack = slack_config()?;
+
     // 2. The port, before any data is opened.
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::AddrInUse => anyhow::anyhow!(
@@ -112,17 +125,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .instrument(info_span!("persona_sync")),
     );
 
-    // The scheduler sends check-ins to the local page.
-    let scheduler = tokio::spawn(
-        scheduler::run(
-            LocalCheckIns { assistant: assistant.clone() },
-            manifest_rx.clone(),
-            scheduler::system_clock(),
-            cancel.clone(),
-        )
-        .instrument(info_span!("scheduler")),
-    );
-
     let token = instance::generate_token();
     let tasks = TaskTracker::new();
     let local = LocalState {
@@ -140,7 +142,52 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         });
     let dashboard =
         wellbeing_webhook::dashboard::DashboardState::new(store.clone(), dashboard_token, dashboard_context);
-    let app = wellbeing_webhook::local::router(local).merge(wellbeing_webhook::dashboard::router(dashboard));
+    let local_routes = wellbeing_webhook::local::router(local).merge(wellbeing_webhook::dashboard::router(dashboard));
+
+    // With Slack credentials, the assistant service's own server (Slack endpoints, durable inbox,
+    // worker) serves the local routes beside its own; without, the local routes alone.
+    let (server, slack_checkins) = match slack {
+        Some(slack) => {
+            let internal_token = instance::generate_token();
+            let config = ServerConfig {
+                slack,
+                worker: Some(WorkerOptions::default()),
+                // Only this process calls /internal/checkins, with a token nobody else sees.
+                auth: InternalAuth::new(Some(internal_token.clone()), None, "wellbeing", AllowedCallers::default()),
+                goals: Default::default(),
+                clock: wellbeing_webhook::app::system_clock(),
+                personas_synced: Arc::new(AtomicBool::new(true)),
+                extra_routes: Some(local_routes),
+            };
+            let running = wellbeing_webhook::server::start(listener, None, assistant.clone(), config)
+                .await
+                .context("failed to start the Slack endpoints")?;
+            let checkins = SlackCheckIns {
+                router: wellbeing_webhook::app::internal_app(running.state.clone()),
+                token: internal_token,
+            };
+            (Server::Full(running), Some(checkins))
+        }
+        None => {
+            let stop = cancel.clone();
+            let server = tokio::spawn(async move {
+                axum::serve(listener, local_routes).with_graceful_shutdown(stop.cancelled_owned()).await
+            });
+            (Server::Local(server), None)
+        }
+    };
+    let slack_on = slack_checkins.is_some();
+
+    // The scheduler sends check-ins to the persona's channel: Slack when configured, else the page.
+    let scheduler = tokio::spawn(
+        scheduler::run(
+            CheckIns { assistant: assistant.clone(), slack: slack_checkins },
+            manifest_rx.clone(),
+            scheduler::system_clock(),
+            cancel.clone(),
+        )
+        .instrument(info_span!("scheduler")),
+    );
 
     let url = page_url(listen);
     lock.write_instance(&instance::Instance {
@@ -150,7 +197,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         started_at: chrono::Utc::now().to_rfc3339(),
     })?;
     let snapshot = watcher.as_ref().map(|w| w.current()).unwrap_or_default();
-    print_banner(&url, &data_dir, manifests_dir.as_ref(), &snapshot, &assistant, &llm_note);
+    print_banner(&url, &data_dir, manifests_dir.as_ref(), &snapshot, &assistant, &llm_note, slack_on);
 
     let shutdown = cancel.clone();
     tokio::spawn(async move {
@@ -158,15 +205,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         info!("shutting down: finishing messages in flight");
         shutdown.cancel();
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(cancel.clone().cancelled_owned());
-    let served = server.await;
-    cancel.cancel();
+    cancel.cancelled().await;
+    // The scheduler stops first, so no check-in starts while the server drains.
+    let _ = scheduler.await;
+    let served: anyhow::Result<()> = match server {
+        Server::Local(task) => match task.await {
+            Ok(result) => result.context("failed to serve HTTP"),
+            Err(e) => Err(anyhow::Error::new(e).context("the HTTP server task failed")),
+        },
+        Server::Full(running) => running.shutdown().await.context("failed to stop the assistant service"),
+    };
 
     tasks.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
         warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "messages still in flight at shutdown were abandoned");
     }
-    let _ = scheduler.await;
     drop(watcher);
     drop(assistant);
     drop(personas);
@@ -174,7 +227,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     store.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").context("failed to checkpoint the database")?;
     drop(store);
     drop(lock);
-    served.context("failed to serve HTTP")?;
+    served?;
     println!("wellbeing stopped cleanly; data kept in {}", data_dir.display());
     Ok(())
 }
@@ -190,6 +243,24 @@ fn page_url(listen: SocketAddr) -> String {
     format!("http://{host}:{}", listen.port())
 }
 
+/// Slack is on when both credentials are set (directly or as `*_FILE`), off when neither is.
+fn slack_config() -> anyhow::Result<Option<SlackConfig>> {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let any = ["SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET_FILE", "SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN_FILE"]
+        .into_iter()
+        .any(set);
+    if !any {
+        return Ok(None);
+    }
+    let config = SlackConfig::from_env(|k| std::env::var(k).ok()).context("failed to read the Slack settings")?;
+    Ok(Some(config))
+}
+
+enum Server {
+    Local(tokio::task::JoinHandle<std::io::Result<()>>),
+    Full(wellbeing_webhook::server::Running),
+}
+
 fn print_banner(
     url: &str,
     data_dir: &std::path::Path,
@@ -197,6 +268,7 @@ fn print_banner(
     set: &ManifestSet,
     assistant: &Assistant,
     llm: &str,
+    slack: bool,
 ) {
     let active = assistant.personas().active();
     let manifests = match manifests_dir {
@@ -221,6 +293,13 @@ fn print_banner(
     println!("  Manifests:   {manifests}");
     println!("  Persona:     {persona}");
     println!("  LLM:         {llm}");
+    if slack {
+        println!(
+            "  Slack:       {url}/slack/events, /slack/commands, /slack/interactivity (expose them with a tunnel)"
+        );
+    } else {
+        println!("  Slack:       off (set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN to serve /slack/*)");
+    }
     println!("Chat from a terminal with `wellbeing chat \"slept badly, skipped breakfast\"`. Ctrl-C stops.");
 }
 
@@ -245,15 +324,28 @@ async fn wait_for_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Check-ins for the local user: recorded under their slot (so a restart never sends one twice)
-/// and shown on the local page, which polls for new messages.
-struct LocalCheckIns {
+/// Where scheduled check-ins go. A persona whose channel is Slack (the default) is served by the
+/// assistant service's own `/internal/checkins`, called in-process: the same code a CronJob
+/// reaches in a cluster (pause, quiet days, back-off, DM, delivery records). Every other
+/// persona, and every persona without Slack credentials, checks in on the local page.
+struct CheckIns {
     assistant: Assistant,
+    slack: Option<SlackCheckIns>,
 }
 
-impl JobRunner for LocalCheckIns {
+struct SlackCheckIns {
+    router: axum::Router,
+    token: String,
+}
+
+impl JobRunner for CheckIns {
     async fn run(&self, job: Job, persona: Persona) -> Result<Outcome, String> {
-        let JobKind::CheckIn { slot, .. } = job.kind;
+        let JobKind::CheckIn { slot, index, .. } = job.kind;
+        if let Some(slack) = &self.slack
+            && persona.spec.check_ins.channel == CrdChannel::Slack
+        {
+            return slack_checkin(slack, &persona, index).await;
+        }
         let assistant = self.assistant.clone();
         // The registry follows the same snapshot the scheduler planned from; a persona edited in
         // between speaks with its new prompts, which is what the user just asked for.
@@ -274,6 +366,32 @@ impl JobRunner for LocalCheckIns {
                 Ok(Outcome::Sent)
             }
             SentPrompt::AlreadySent(_) => Ok(Outcome::AlreadySent),
+        }
+    }
+}
+
+async fn slack_checkin(slack: &SlackCheckIns, persona: &Persona, index: usize) -> Result<Outcome, String> {
+    use tower::ServiceExt as _;
+    let body = serde_json::to_vec(&CheckinRequest { persona: persona.name_any(), slot: Some(index) })
+        .map_err(|e| e.to_string())?;
+    let request = axum::http::Request::post("/internal/checkins")
+        .header(axum::http::header::AUTHORIZATION, format!("Bearer {}", slack.token))
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from(body))
+        .map_err(|e| e.to_string())?;
+    let response = slack.router.clone().oneshot(request).await.map_err(|e| e.to_string())?;
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("check-in to Slack failed ({status}): {}", String::from_utf8_lossy(&bytes)));
+    }
+    let answer: CheckinResponse = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    match answer.status.as_str() {
+        "sent" => Ok(Outcome::Sent),
+        "already_sent" => Ok(Outcome::AlreadySent),
+        _ => {
+            info!(reason = answer.reason.as_deref().unwrap_or(""), "check-in skipped");
+            Ok(Outcome::Skipped)
         }
     }
 }

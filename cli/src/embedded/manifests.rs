@@ -153,7 +153,7 @@ pub fn build_set(files: Vec<(PathBuf, Result<String, String>)>) -> ManifestSet {
                     continue;
                 }
             };
-            let namespace = default_namespace(&mut resource);
+            let namespace = fill_identity(&mut resource);
             let key = (resource.kind(), namespace.clone(), resource.name());
             if let Some(first) = seen.get(&key) {
                 let error = ManifestError {
@@ -176,14 +176,24 @@ pub fn build_set(files: Vec<(PathBuf, Result<String, String>)>) -> ManifestSet {
     set
 }
 
-fn default_namespace(resource: &mut Resource) -> String {
+/// Give an object what the apiserver would: a namespace (`default`) and a uid. Manifests in a
+/// folder have no uid, and the uid seeds the check-in draw (the operator's CronJobs and the
+/// assistant's `/internal/checkins` both use it), so it is derived from what identifies the
+/// object here: `embedded:<kind>/<namespace>/<name>`. Stable across restarts and edits of the file;
+/// a renamed object gets a new one, as a re-created object would in a cluster.
+fn fill_identity(resource: &mut Resource) -> String {
+    let kind = resource.kind().to_ascii_lowercase();
     let meta = match resource {
         Resource::Persona(r) => &mut r.metadata,
         Resource::Goal(r) => &mut r.metadata,
         Resource::Plugin(r) => &mut r.metadata,
         Resource::SecretRequirement(r) => &mut r.metadata,
     };
-    meta.namespace.get_or_insert_with(|| DEFAULT_NAMESPACE.to_string()).clone()
+    let namespace = meta.namespace.get_or_insert_with(|| DEFAULT_NAMESPACE.to_string()).clone();
+    if meta.uid.as_deref().is_none_or(str::is_empty) {
+        meta.uid = Some(format!("embedded:{kind}/{namespace}/{}", meta.name.as_deref().unwrap_or_default()));
+    }
+    namespace
 }
 
 /// Live view of the folder. `subscribe()` hands out receivers that always hold the newest
@@ -378,6 +388,8 @@ spec:
         assert!(set.personas[0].spec.active, "the first file wins");
         assert_eq!(set.personas[0].metadata.namespace.as_deref(), Some(DEFAULT_NAMESPACE));
         assert_eq!(set.goals[0].metadata.namespace.as_deref(), Some("home"));
+        assert_eq!(set.personas[0].metadata.uid.as_deref(), Some("embedded:persona/default/coach"));
+        assert_eq!(set.goals[0].metadata.uid.as_deref(), Some("embedded:goal/home/workouts"));
         assert_eq!(set.errors.len(), 1);
         assert!(set.errors[0].error.reason.contains("already defined in a.yaml"), "{}", set.errors[0]);
     }

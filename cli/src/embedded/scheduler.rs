@@ -35,15 +35,14 @@ pub const MAX_SLEEP: Duration = Duration::minutes(5);
 /// Wait before retrying a job whose runner failed (still only inside the grace period).
 pub const RETRY_AFTER: Duration = Duration::seconds(30);
 
-/// The seed of a persona's draw in embedded mode. In a cluster the seed is the object's uid;
-/// manifests in a folder have none, so the seed is derived from what identifies the object there,
-/// its namespace and name. It is stable across restarts and edits of the file (a changed window
-/// re-draws, as in the cluster), and a renamed persona gets new times, as a re-created object would.
+/// The seed of a persona's draw: its uid, as in the cluster. The manifests folder gives every
+/// object a stable uid derived from kind, namespace and name (see `manifests::build_set`), so the
+/// same persona draws the same times here, in `/internal/checkins`, and across restarts.
 pub fn embedded_seed(persona: &Persona) -> String {
     let namespace = persona.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
     match persona.metadata.uid.as_deref() {
         Some(uid) if !uid.is_empty() => uid.to_string(),
-        _ => format!("embedded:{namespace}/{}", persona.name_any()),
+        _ => format!("embedded:persona/{namespace}/{}", persona.name_any()),
     }
 }
 
@@ -144,6 +143,8 @@ pub enum Outcome {
     Sent,
     /// The durable record shows it was sent before (e.g. before a restart): nothing sent now.
     AlreadySent,
+    /// Deliberately not sent (paused, quiet day, backing off): done, not retried.
+    Skipped,
 }
 
 /// Does the work of a job: in `wellbeing up`, records the check-in prompt for the local user and
@@ -304,7 +305,10 @@ spec:
     #[test]
     fn seed_is_stable_and_names_namespace_and_name() {
         let set = persona(r#"[{start: "09:00", end: "21:00"}]"#, 3, 90);
-        assert_eq!(embedded_seed(&set.personas[0]), "embedded:default/coach");
+        assert_eq!(embedded_seed(&set.personas[0]), "embedded:persona/default/coach");
+        let mut no_uid = set.personas[0].clone();
+        no_uid.metadata.uid = None;
+        assert_eq!(embedded_seed(&no_uid), "embedded:persona/default/coach");
         let mut with_uid = set.personas[0].clone();
         with_uid.metadata.uid = Some("1234".into());
         assert_eq!(embedded_seed(&with_uid), "1234", "a real uid is used as the operator uses it");
@@ -317,7 +321,7 @@ spec:
         let now = t("2026-05-04T06:00:00Z"); // 08:00 in Berlin
         let jobs = checkin_jobs(p, now).unwrap();
         let date = "2026-05-04".parse().unwrap();
-        let drawn: Vec<_> = schedule::draw(&p.spec.check_ins, "embedded:default/coach", date)
+        let drawn: Vec<_> = schedule::draw(&p.spec.check_ins, "embedded:persona/default/coach", date)
             .unwrap()
             .into_iter()
             .map(|t| t.with_timezone(&Utc))

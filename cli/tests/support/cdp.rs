@@ -47,10 +47,10 @@ impl Browser {
                 if buf.last() == Some(&0) {
                     buf.pop();
                 }
-                if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
-                    if tx.send(v).is_err() {
-                        return;
-                    }
+                if let Ok(v) = serde_json::from_slice::<Value>(&buf)
+                    && tx.send(v).is_err()
+                {
+                    return;
                 }
                 buf.clear();
             }
