@@ -93,3 +93,34 @@ def test_streamable_http_serves_the_sleep_planner(http_server):
             assert [step["time"] for step in result.structured_content["plan"]] == ["21:45", "22:00", "22:20", "22:30"]
 
     asyncio.run(scenario())
+
+
+def test_http_port_and_path_come_from_the_operator_environment():
+    port = free_port()
+    env = dict(os.environ, WELLBEING_MCP_PORT=str(port), WELLBEING_MCP_PATH="/tools", PYTHONPATH=str(HOST_DIR))
+    env["WELLBEING_PLUGIN_MODULE"] = str(HYDRATION)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wellbeing_host", "--transport", "http"],
+        cwd=HOST_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "host did not listen"
+                time.sleep(0.05)
+
+        async def scenario():
+            async with Client(f"http://127.0.0.1:{port}/tools") as client:
+                assert [t.name for t in (await client.list_tools()).tools] == ["hydration", "hydration_match"]
+
+        asyncio.run(scenario())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -23,8 +23,12 @@ def _serve(argv: list[str]) -> int:
     parser.add_argument("--module", default=os.environ.get("WELLBEING_PLUGIN_MODULE"), required=False)
     parser.add_argument("--transport", choices=("stdio", "http"), default=os.environ.get("WELLBEING_TRANSPORT", "stdio"))
     parser.add_argument("--host", default=os.environ.get("WELLBEING_BIND", "127.0.0.1"), help="bind address (http)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("WELLBEING_PORT", "8000")))
-    parser.add_argument("--path", default="/mcp", help="HTTP path of the MCP endpoint")
+    # WELLBEING_MCP_PORT / WELLBEING_MCP_PATH are what the operator sets on plugin Deployments.
+    port = os.environ.get("WELLBEING_MCP_PORT") or os.environ.get("WELLBEING_PORT") or "8000"
+    parser.add_argument("--port", type=int, default=int(port))
+    parser.add_argument(
+        "--path", default=os.environ.get("WELLBEING_MCP_PATH") or "/mcp", help="HTTP path of the MCP endpoint"
+    )
     args = parser.parse_args(argv)
     if not args.module:
         parser.error("--module (or WELLBEING_PLUGIN_MODULE) is required")
