@@ -1,6 +1,7 @@
 //! The assistant's brain: no Kubernetes and no HTTP server in here.
 
 pub mod checkin;
+pub mod engine;
 pub mod extract;
 pub mod goals;
 pub mod insights;
