@@ -38,6 +38,9 @@ const CRISIS: &[&str] = &[
     r"\bslit(?:ting)? my wrists?\b",
     r"\bpills? to end\b",
     r"\blife (?:isn't|is not|isnt) worth living\b",
+    r"\bgiv(?:e|ing) up on (?:life|living)\b|\bgave up on (?:life|living)\b",
+    r"\b(?:don't|do not|can't) see (?:the|any) point (?:in|of) (?:living|life|going on|being alive|anything any ?more)\b",
+    r"\b(?:take|taking|swallow|swallowing) all (?:my|the|of my) (?:pills|tablets|meds|medication)\b",
 ];
 
 /// Said about oneself, these deny rather than report ("I'm not suicidal, just tired"). The

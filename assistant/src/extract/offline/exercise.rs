@@ -30,7 +30,10 @@ const ACTIVITIES: &[(&str, Option<&str>)] = &[
     (r"danced|dancing|dance class|zumba", Some("dance")),
     (r"stretched|stretching|mobility", Some("stretch")),
     (r"rowing|rowed|rowing machine", Some("rowing")),
-    (r"workout|work out|worked out|working out|workouts|training session|trained", Some("workout")),
+    (
+        r"workout|work out|worked out|working out|workouts|training session|trained|push-?ups|press-?ups|sit-?ups|squats|burpees|planks?",
+        Some("workout"),
+    ),
     (r"exercise|exercised|exercising|sport|active|moved my body|movement", None),
 ];
 

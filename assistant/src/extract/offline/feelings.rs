@@ -84,7 +84,11 @@ const FEELINGS: &[Feeling] = &[
     weak("spent|beat|dead", "exhausted", -2),
     f("drained|draining", "drained", -2),
     f("sluggish|lethargic|groggy", "sluggish", -1),
-    f("sad|unhappy|miserable|teary|tearful|crying|cried|heartbroken|gutted|devastated|frowny", "sad", -2),
+    f(
+        "sad|unhappy|miserable|teary|tearful|crying|cried|heartbroken|gutted|devastated|frowny|had a (?:little |good |big )?cry",
+        "sad",
+        -2,
+    ),
     f("depressed|gloomy|deflated|downhearted|dejected", "down", -2),
     weak("down|low|flat|blue", "down", -2),
     f("lonely|isolated", "lonely", -2),
@@ -122,7 +126,7 @@ const FEELINGS: &[Feeling] = &[
 const VALENCE_CUES: &[(&str, i32)] = &[
     ("did great|did a great|had a great time|perfect|can't wait", 2),
     (
-        "laughing|yay|woo+|woohoo|yess+|love|loved it|loving|flexed|proud of myself|win|wins|best|fun|meaningful|fulfilling|finally",
+        "laughing|yay|woo+|woohoo|yess+|love|loved it|loving|flexed|proud of myself|win|wins|best|fun|meaningful|fulfilling|finally|celebrating|celebrated|nailed|aced",
         1,
     ),
     (
@@ -254,7 +258,8 @@ const STANDALONE_FILLERS: &[&str] = &[
     "good",
     "great",
 ];
-const DAY_WORDS: &[&str] = &["day", "morning", "afternoon", "evening", "week", "weekend", "start", "one"];
+const DAY_WORDS: &[&str] =
+    &["day", "morning", "afternoon", "evening", "week", "weekend", "start", "one", "mood", "vibes"];
 
 static FEELING_RES: LazyLock<Vec<Regex>> =
     LazyLock::new(|| FEELINGS.iter().map(|f| re(&format!(r"\b(?:{})\b", f.pattern))).collect());
@@ -399,7 +404,7 @@ const ENERGY: &[(&str, Option<Level>, Option<Level>)] = &[
     ("tired at all|sleepy at all", None, HIGH),
     ("(?:i'm|so|totally|completely|absolutely|feeling|feel) (?:spent|beat|dead)", LOW, None),
     (
-        "no energy|zero energy|low energy|low on energy|out of energy|energy is low|energy was low|energy's low",
+        "no energy|zero energy|low energy|low on energy|out of energy|energy (?:is |was |'s )?(?:low|zero|gone|non-existent)|(?:not much|not a lot of|little|hardly any|barely any|very little) energy",
         LOW,
         MEDIUM,
     ),
@@ -437,9 +442,14 @@ const STRESS: &[(&str, Option<Level>, Option<Level>)] = &[
         HIGH,
         None,
     ),
-    ("so much (?:to do|on)|too much (?:to do|on my plate|going on)", HIGH, None),
     (
-        "hectic|nervous|worried|uneasy|busy day|a lot on|pressure|jittery|manageable stress|stress(?: levels?)? (?:is |are |was )?(?:manageable|moderate|medium)",
+        "so much (?:to do|on)|too much (?:to do|on my plate|going on)|(?:crazy|super|so|insanely|really|very|extremely|ridiculously|stupidly) busy|no time to breathe|flat out|run off my feet|rushed off my feet",
+        HIGH,
+        None,
+    ),
+    ("(?:i'm|i am|been|just|pretty|quite) busy|busy (?:day|week|morning|afternoon|at work|shift)", MEDIUM, LOW),
+    (
+        "hectic|nervous|worried|uneasy|a lot on|pressure|jittery|manageable stress|stress(?: levels?)? (?:is |are |was )?(?:manageable|moderate|medium)",
         MEDIUM,
         None,
     ),

@@ -12,7 +12,7 @@ const NOT_HUNGRY: Option<Hunger> = Some(Hunger::NotHungry);
 
 const HUNGER: &[(&str, Option<Hunger>, Option<Hunger>)] = &[
     (
-        "hungry|starving|starved|famished|ravenous|peckish|hangry|stomach (?:is )?(?:growling|rumbling)|need (?:some )?food|could eat|craving food",
+        "hungry|starving|starved|famished|ravenous|peckish|hangry|stomach (?:is )?(?:growling|rumbling)|need (?:some )?food|could eat|craving food|need (?:my )?(?:lunch|dinner|breakfast|a snack|to eat|something to eat)",
         HUNGRY,
         NOT_HUNGRY,
     ),
@@ -58,6 +58,7 @@ static TIME_REF_BEFORE_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?:before|by|until|till|til|at|during|around|over|on my|on the|near|through)\s*$"));
 static TIME_REF_AFTER_RE: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:break|time|meeting|hour|slot)\b"));
 /// Past eating verbs: a meal with one of these happened even in a clause about later.
+static FOOD_RE: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"\b(?:{})\b", FOODS.join("|"))));
 static ATE_RE: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?:ate|eaten|had|grabbed|enjoyed|finished|made|cooked|devoured|ordered|got)\b"));
 
@@ -99,20 +100,24 @@ pub(crate) fn meals(clauses: &[Clause], today: bool) -> Vec<Meal> {
         if today && YESTERDAY_RE.is_match(t) {
             continue;
         }
-        let plan = (clause.plan || future(t)) && !ATE_RE.is_match(t) && !negated(t);
+        let plan = (clause.plan || future(t) || super::text::wish(t)) && !ATE_RE.is_match(t) && !negated(t);
         let matches: Vec<_> = MEAL_RE.find_iter(t).collect();
         let mut i = 0;
         let mut named_in_clause = false;
+        // Words before a meal reach back only to the previous meal: in "skipped lunch, pasta
+        // for dinner" the skipping is lunch's alone.
+        let mut segment_start = 0;
         while i < matches.len() {
             // A list of meals shares the words in front of its first member.
             let mut j = i;
             while j + 1 < matches.len() && LIST_GLUE_RE.is_match(&t[matches[j].end()..matches[j + 1].start()]) {
                 j += 1;
             }
-            let before = &t[..matches[i].start()];
+            let before = &t[segment_start..matches[i].start()];
             let after = &t[matches[j].end()..];
-            let time_ref =
-                TIME_REF_BEFORE_RE.is_match(before) && !ATE_RE.is_match(before) || TIME_REF_AFTER_RE.is_match(after);
+            // "a burrito at lunch" is lunch eaten; "walked at lunch" is a time of day.
+            let time_ref = TIME_REF_BEFORE_RE.is_match(before) && !ATE_RE.is_match(before) && !FOOD_RE.is_match(before)
+                || TIME_REF_AFTER_RE.is_match(after);
             let since = before.trim_end().ends_with("since") || before.trim_end().ends_with("after");
             let skipped = SKIP_BEFORE_RE.is_match(before)
                 || negated(before)
@@ -133,6 +138,7 @@ pub(crate) fn meals(clauses: &[Clause], today: bool) -> Vec<Meal> {
                     push(Meal { meal: meal_kind(m.as_str()), status });
                 }
             }
+            segment_start = matches[j].end();
             i = j + 1;
         }
         if named_in_clause {

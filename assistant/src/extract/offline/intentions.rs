@@ -4,12 +4,12 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::text::{Clause, re};
+use super::text::{BASE_VERBS, Clause, re};
 
 /// Markers of intent, longest first so "going to try to" wins over "going to".
 static MARKER_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:going to try to|going to try and|gonna try to|gonna try and|i'll try to|i'll try and|i'll|i will|i'm going to|i am going to|i'm gonna|going to|gonna|will|planning to|planning on|plan to|plan on|want to|wanna|hoping to|hope to|aiming to|aim to|intend to|need to|should|must|trying to|try to|i'd like to|would like to|promise to|determined to|off to|heading to|heading out to|about to|going for|'ll)\b",
+        r"\b(?:going to try to|going to try and|gonna try to|gonna try and|i'll try to|i'll try and|i'll|i will|i'm going to|i am going to|i'm gonna|going to|gonna|will|planning to|planning on|plan to|plan on|want to|wanna|hoping to|hope to|aiming to|aim to|intend to|need to|should|must|trying to|try to|i'd like to|would like to|promise to|determined to|off to|heading to|heading out to|about to|going for|remind me to|goal is to|aim is to|plan is to|'ll)\b",
     )
 });
 /// Words that may stand between the subject and the marker ("i really need to").
@@ -47,21 +47,13 @@ const ADVERBS: &[&str] = &[
     "i",
     "but",
 ];
-const SUBJECTS: &[&str] = &["i", "i'm", "we", "we're", "i've", "am", "i'd", "we'll", "i'll"];
+const SUBJECTS: &[&str] = &["i", "i'm", "we", "we're", "i've", "am", "i'd", "we'll", "i'll", "my"];
 /// A past subject turns the marker into a plan that did not happen ("was going to").
 const PAST: &[&str] = &["was", "were", "wasn't", "had", "would've", "should've"];
 /// Intentions must be the user's own: "it's going to be a long day" is a forecast.
 const NOT_SUBJECTS: &[&str] = &[
     "it", "it's", "its", "that", "this", "he", "she", "they", "you", "he's", "she's", "they're", "you're", "there",
     "there's", "which",
-];
-/// Verbs that continue an intention after "and" ("will call mum and go to bed early").
-const BASE_VERBS: &[&str] = &[
-    "go", "call", "eat", "drink", "sleep", "take", "read", "get", "try", "make", "cook", "walk", "run", "do", "have",
-    "meet", "stretch", "meditate", "journal", "rest", "text", "see", "visit", "book", "stop", "start", "finish",
-    "relax", "head", "hit", "write", "ask", "talk", "prep", "plan", "swim", "cycle", "log", "turn", "put", "spend",
-    "skip", "avoid", "limit", "cut", "be", "watch", "play", "clean", "tidy", "ring", "phone", "catch", "chill",
-    "unwind", "wind", "lie", "nap", "shower", "bath", "work",
 ];
 /// "be" starts an intention only for things the user can do ("be in bed by 10", "be kinder to
 /// myself"), not forecasts ("be fine", "be late").

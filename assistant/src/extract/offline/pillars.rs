@@ -11,7 +11,7 @@ use crate::checkin::{CheckIn, Exercise, Hunger, Level, Pillar, SleepQuality};
 const WORDS: &[(Pillar, &str)] = &[
     (
         Pillar::Sleep,
-        r"sleep|slept|sleeping|asleep|sleepy|nap|napped|napping|insomnia|bed|bedtime|woke|waking|kip|shut-eye|early night|rested|overslept|night's|all-nighter",
+        r"sleep|slept|sleeping|asleep|stayed up|staying up|sleepy|nap|napped|napping|insomnia|bed|bedtime|woke|waking|kip|shut-eye|early night|rested|overslept|night's|all-nighter",
     ),
     (
         Pillar::Nutrition,

@@ -336,6 +336,13 @@ const IDIOMS: &[(&str, &str)] = &[
     (r"\b(?:sick and tired|tired|sick|fed up) (?:of|with)\b", " fedup with "),
     (r"\bnot great,? (?:but )?not terrible\b|\bnot good,? not bad\b", " meh "),
     (r"\btry and\b", " try to "),
+    (r"\bcan't stop (crying|worrying|shaking|panicking|overthinking)\b", " keep $1 "),
+    (r"\bheart is broken\b|\bbroken[- ]hearted\b", " heartbroken "),
+    // Tracker-style "energy: low", "sleep: 6h".
+    (
+        r"\b(sleep|mood|energy|stress|water|hunger|exercise|workout|meals?)(?: intake| levels?| today| so far)?(?:\s*[:=]\s*|\s+-\s+)",
+        " $1 is ",
+    ),
     (r"\bcould be better\b|\b(?:i've |have )?been better\b", " not great "),
     (r"\bcould be worse\b|\bhanging in there\b|\bsurviving\b|\bnothing special\b|\bsame old\b", " okay "),
     (r"\bno complaints\b|\ball good\b", " good "),
@@ -547,6 +554,14 @@ const LIST_NOUNS: &[&str] = &[
     "meals",
     "sleep",
 ];
+/// Verbs that continue an intention after "and" ("will call mum and go to bed early").
+pub(crate) const BASE_VERBS: &[&str] = &[
+    "go", "call", "eat", "drink", "sleep", "take", "read", "get", "try", "make", "cook", "walk", "run", "do", "have",
+    "meet", "stretch", "meditate", "journal", "rest", "text", "see", "visit", "book", "stop", "start", "finish",
+    "relax", "head", "hit", "write", "ask", "talk", "prep", "plan", "swim", "cycle", "log", "turn", "put", "spend",
+    "skip", "avoid", "limit", "cut", "be", "watch", "play", "clean", "tidy", "ring", "phone", "catch", "chill",
+    "unwind", "wind", "lie", "nap", "shower", "bath", "work",
+];
 /// Foods: eaten when a verb of eating or a food emoji comes with them, and list members too.
 pub(crate) const FOODS: &[&str] = &[
     "pizza",
@@ -663,6 +678,16 @@ pub(crate) fn clauses(text: &str) -> Vec<Clause> {
             words.push(tok.to_string());
         }
         flush(&mut words, contrast, &mut out, &mut index);
+    }
+    // "gonna make lunch and go for a walk after": the second clause is as much a plan as the first.
+    for i in 1..out.len() {
+        let (prev, cur) = (&out[i - 1], &out[i]);
+        let continues = prev.sentence == cur.sentence
+            && (prev.plan || future(&prev.text))
+            && cur.text.split_whitespace().next().is_some_and(|w| BASE_VERBS.contains(&w));
+        if continues {
+            out[i].plan = true;
+        }
     }
     out
 }
@@ -824,12 +849,14 @@ impl<T: Copy + 'static> Rules<T> {
 /// Plans: the clause is about something that has not happened yet.
 static FUTURE_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:going to|going for|going out for|gonna|will|plan to|planning to|planning on|plan on|want to|wanna|hope to|hoping to|about to|intend to|aim to|aiming to|later|tonight|this evening|tomorrow|after work|soon|heading to|heading out|off to|on my way to|booked|scheduled|signed up|next|thinking of|thinking about|might|may|maybe|hopefully|i'd like to|would like to)\b|'ll\b",
+        r"\b(?:going to|going for|going out for|goal is to|aim is to|dream is to|this year|this month|one day|someday|gonna|will|plan to|planning to|planning on|plan on|want to|wanna|hope to|hoping to|about to|intend to|aim to|aiming to|later|tonight|this evening|tomorrow|after work|soon|heading to|heading out|off to|on my way to|booked|scheduled|signed up|next|thinking of|thinking about|might|may|maybe|hopefully|i'd like to|would like to)\b|'ll\b",
     )
 });
 /// Wishes and obligations: a plan only when a time is attached ("need to run later").
 static WISH_RE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b(?:should|need to|needs to|must|have to|has to|got to|gotta|ought to|try to|trying to|want to|wanna)\b")
+    re(
+        r"\b(?:should|need to|needs to|need|needs|must|have to|has to|got to|gotta|ought to|try to|trying to|want to|wanna)\b",
+    )
 });
 /// A plan that was not carried out: "was going to run but ...", "meant to go to the gym".
 static ABANDONED_RE: LazyLock<Regex> = LazyLock::new(|| {
