@@ -511,3 +511,30 @@ async fn two_active_personas_fall_back_to_the_default_voice() {
         env.assistant.store().conn().query_row("SELECT persona_name FROM checkins", [], |r| r.get(0)).unwrap();
     assert_eq!(persona, "builtin-default");
 }
+
+#[tokio::test]
+async fn without_an_llm_hyperbole_is_a_check_in_and_crisis_language_is_not() {
+    let env = setup(None);
+    let a = &env.assistant;
+    for (i, text) in [
+        "this deadline is killing me, slept badly",
+        "I could kill for a coffee, so tired",
+        "killed it at the gym today",
+        "dying to see the new movie tonight, feeling great",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = a.handle_message(msg(&format!("H{i}"), "u", text, None, "2026-03-02T08:00:00Z")).await.unwrap();
+        assert!(!out.crisis, "{text}");
+        assert!(out.checkin_id.is_some(), "{text}");
+    }
+    for (i, text) in
+        ["I want to end it all", "I've been hurting myself again", "there's no reason to live"].iter().enumerate()
+    {
+        let out = a.handle_message(msg(&format!("C{i}"), "u", text, None, "2026-03-02T09:00:00Z")).await.unwrap();
+        assert!(out.crisis, "{text}");
+        assert_eq!(kinds(&out), vec![OutgoingKind::Crisis]);
+    }
+    assert_eq!(count(a, "SELECT COUNT(*) FROM interactions WHERE direction = 'in' AND flagged = 1"), 3);
+}
