@@ -7,6 +7,8 @@ pub mod goals;
 pub mod insights;
 pub mod llm;
 pub mod persona;
+pub mod plugin_gateway;
+pub mod plugin_gen;
 pub mod plugins;
 pub mod redact;
 pub mod safety;

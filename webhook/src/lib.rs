@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod deliveries;
+pub mod gateway;
 pub mod goal_status;
 pub mod health;
 pub mod inbox;

@@ -20,6 +20,8 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "goals_reminders",
         sql: include_str!("../../../migrations/0002_goals_reminders.sql"),
     },
+    Migration { version: 3, name: "deliveries", sql: include_str!("../../../migrations/0003_deliveries.sql") },
+    Migration { version: 4, name: "plugin_usage", sql: include_str!("../../../migrations/0004_plugin_usage.sql") },
 ];
 
 pub fn latest() -> i64 {
