@@ -55,6 +55,9 @@ pub struct OperatorConfig {
     pub assistant_namespace: Option<String>,
     /// Labels of the assistant pods (NetworkPolicy peers).
     pub assistant_pod_labels: Vec<(String, String)>,
+    /// Labels of the operator pods, admitted to plugin pods to list their tools; matched in the
+    /// assistant's namespace, where the chart runs the operator too.
+    pub operator_pod_labels: Vec<(String, String)>,
     /// Audience of the projected ServiceAccount token check-in Jobs present to the assistant
     /// (checked with a TokenReview).
     pub checkin_token_audience: String,
@@ -75,6 +78,10 @@ impl Default for OperatorConfig {
             assistant_pod_labels: vec![
                 ("app.kubernetes.io/name".into(), "wellbeing".into()),
                 ("app.kubernetes.io/component".into(), "assistant".into()),
+            ],
+            operator_pod_labels: vec![
+                ("app.kubernetes.io/name".into(), "wellbeing".into()),
+                ("app.kubernetes.io/component".into(), "operator".into()),
             ],
             checkin_token_audience: "wellbeing-assistant".into(),
             checkin_service_account: None,

@@ -13,6 +13,7 @@ use crate::{
     config::OperatorConfig,
     metrics::Metrics,
     names::FIELD_MANAGER,
+    plugin::tools::{ToolLister, Tools},
     secret_store::{SecretStore, StoreError},
 };
 
@@ -31,6 +32,8 @@ pub struct Context {
     pub config: OperatorConfig,
     pub clock: Clock,
     pub backoff: Backoff,
+    /// Lists the tools of Ready plugins for `status.tools`, with what it last found.
+    pub tools: Tools,
 }
 
 impl Context {
@@ -51,12 +54,19 @@ impl Context {
             config,
             clock: Arc::new(Utc::now),
             backoff: Backoff::default(),
+            tools: Tools::default(),
         }
     }
 
     /// Replace the clock (tests).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Replace the MCP tool lister (tests).
+    pub fn with_tool_lister(mut self, lister: Arc<dyn ToolLister>) -> Self {
+        self.tools = Tools::new(lister);
         self
     }
 

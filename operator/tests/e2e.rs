@@ -261,6 +261,10 @@ async fn operator_end_to_end() {
                 if s.phase != PluginPhase::Deploying {
                     return Err(format!("{s:?}"));
                 }
+                // Nothing serves yet, so no tools are claimed (they are listed once a replica is up).
+                if !s.tools.is_empty() || s.conditions.iter().any(|c| c.type_ == "ToolsListed") {
+                    return Err(format!("tools before the server runs: {s:?}"));
+                }
                 let child = format!("plugin-{name}");
                 Api::<Deployment>::namespaced(client.clone(), &ns).get(&child).await.map_err(|e| e.to_string())?;
                 Api::<Service>::namespaced(client.clone(), &ns).get(&child).await.map_err(|e| e.to_string())?;

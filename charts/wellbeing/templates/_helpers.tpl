@@ -9,7 +9,7 @@
 {{- end -}}
 {{- end -}}
 
-{{/* app.kubernetes.io/name. Plugin NetworkPolicies admit the assistant by this label, so it is
+{{/* app.kubernetes.io/name. Plugin NetworkPolicies admit the assistant and operator by this label, so it is
 the chart name and not configurable. */}}
 {{- define "wellbeing.name" -}}
 {{- .Chart.Name -}}

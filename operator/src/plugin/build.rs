@@ -442,7 +442,17 @@ pub fn service(plugin: &Plugin, workload: &Workload) -> Service {
 }
 
 fn assistant_peer(config: &OperatorConfig) -> NetworkPolicyPeer {
-    let labels: BTreeMap<String, String> = config.assistant_pod_labels.iter().cloned().collect();
+    release_peer(config, &config.assistant_pod_labels)
+}
+
+/// The operator lists a Ready plugin's tools for `status.tools` (see `tools.rs`).
+fn operator_peer(config: &OperatorConfig) -> NetworkPolicyPeer {
+    release_peer(config, &config.operator_pod_labels)
+}
+
+/// Pods of the release, in the assistant's namespace (the chart installs the operator there too).
+fn release_peer(config: &OperatorConfig, labels: &[(String, String)]) -> NetworkPolicyPeer {
+    let labels: BTreeMap<String, String> = labels.iter().cloned().collect();
     NetworkPolicyPeer {
         pod_selector: Some(LabelSelector { match_labels: Some(labels), match_expressions: None }),
         namespace_selector: config.assistant_namespace.as_ref().map(|ns| LabelSelector {
@@ -457,7 +467,7 @@ fn tcp(port: i32) -> NetworkPolicyPort {
     NetworkPolicyPort { port: Some(IntOrString::Int(port)), protocol: Some("TCP".into()), end_port: None }
 }
 
-/// Ingress only from the assistant on the MCP port; egress only to DNS, to the assistant's LLM
+/// Ingress only from the assistant and the operator on the MCP port; egress only to DNS, to the assistant's LLM
 /// gateway when the plugin uses one, and to the declared ports.
 ///
 /// A NetworkPolicy cannot name DNS hosts, only addresses: declared hosts are allowed as their
@@ -501,7 +511,7 @@ pub fn network_policy(plugin: &Plugin, workload: &Workload, config: &OperatorCon
             pod_selector: Some(LabelSelector { match_labels: Some(selector_labels(&name)), match_expressions: None }),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![assistant_peer(config)]),
+                from: Some(vec![assistant_peer(config), operator_peer(config)]),
                 ports: Some(vec![tcp(port)]),
             }]),
             egress: Some(egress),
@@ -620,20 +630,21 @@ pub fn status(plugin: &Plugin, stage: &Stage, missing: Option<&[String]>, now: D
 
 pub fn changed(old: Option<&PluginStatus>, new: &PluginStatus) -> bool {
     let Some(old) = old else { return true };
-    // `tools` is the assistant's; it is carried over, never compared or written.
-    let PluginStatus { phase, endpoint, missing_secrets, tools: _, conditions, observed_generation } = new;
+    let PluginStatus { phase, endpoint, missing_secrets, tools, conditions, observed_generation } = new;
     &old.phase != phase
         || &old.endpoint != endpoint
         || &old.missing_secrets != missing_secrets
+        || &old.tools != tools
         || differ_ignoring_time(&old.conditions, conditions)
         || &old.observed_generation != observed_generation
 }
 
-/// Apply body with the operator's fields only (not `tools`).
+/// Apply body with every status field the operator owns (`tools` included: see `tools.rs`).
 pub fn status_patch(status: &PluginStatus) -> serde_json::Value {
     let mut s = serde_json::json!({
         "phase": status.phase,
         "missingSecrets": status.missing_secrets,
+        "tools": status.tools,
         "conditions": status.conditions,
         "observedGeneration": status.observed_generation,
     });
@@ -695,7 +706,10 @@ mod tests {
         );
         assert_eq!(by_name("WELLBEING_SECRET_ENV_OWM_KEY")["value"], "OWM_KEY");
         assert_eq!(by_name("WELLBEING_PLUGIN_MODULE")["value"], "/srv/plugins/weather/v1.py");
-        assert_eq!(by_name("WELLBEING_LLM_GATEWAY")["value"], "http://wellbeing-assistant.wellbeing.svc:8080/internal/llm/v1");
+        assert_eq!(
+            by_name("WELLBEING_LLM_GATEWAY")["value"],
+            "http://wellbeing-assistant.wellbeing.svc:8080/internal/llm/v1"
+        );
         assert_eq!(by_name("WELLBEING_PLUGIN_TOKEN")["valueFrom"]["secretKeyRef"]["name"], "plugin-weather-gateway");
         // Code from the ConfigMap, mounted where the module path says.
         let mounts = c["volumeMounts"].as_array().unwrap();
@@ -731,6 +745,9 @@ mod tests {
             ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
             "wellbeing"
         );
+        assert_eq!(ingress[0]["from"][1]["podSelector"]["matchLabels"]["app.kubernetes.io/component"], "operator");
+        assert_eq!(ingress[0]["from"][1]["namespaceSelector"], ingress[0]["from"][0]["namespaceSelector"]);
+        assert_eq!(ingress[0]["from"].as_array().unwrap().len(), 2, "nobody else");
         assert_eq!(ingress[0]["ports"], json!([{"port": 8000, "protocol": "TCP"}]));
         let egress = spec["egress"].as_array().unwrap();
         assert_eq!(egress.len(), 3, "{egress:#?}");
@@ -838,7 +855,7 @@ mod tests {
         assert_eq!(find(&ready.conditions, types::READY).unwrap().status, "True");
         let patch = status_patch(&ready);
         assert_eq!(patch["status"]["endpoint"], "http://x/mcp");
-        assert!(patch["status"].get("tools").is_none(), "tools belong to the assistant");
+        assert_eq!(patch["status"]["tools"], json!([]), "always applied, so an emptied list is cleared");
         assert!(status_patch(&waiting)["status"].get("endpoint").is_none());
         let mut unapproved = p.clone();
         unapproved.spec.approved = false;

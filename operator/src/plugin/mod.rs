@@ -2,6 +2,7 @@
 //! once the plugin is approved and every secret is present.
 
 pub mod build;
+pub mod tools;
 
 use std::{sync::Arc, time::Duration};
 
@@ -48,6 +49,8 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
         return Ok(Action::await_change());
     }
 
+    // The Deployment's rollout, when this reconcile applied one (for the tool listing).
+    let mut rollout = None;
     let (stage, missing) = match validate(&plugin, &ctx.config) {
         Err(invalid) => (Stage::Invalid(invalid), None),
         Ok(_) if !plugin.spec.approved => (Stage::NotApproved, None),
@@ -62,7 +65,11 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
                     Sandbox::Missing { runtime_class } if ctx.config.plugin.require_sandbox => {
                         Stage::SandboxUnavailable { runtime_class }
                     }
-                    found => deploy(&ctx, &ns, &plugin, &workload, found.runtime_class()).await?,
+                    found => {
+                        let (stage, r) = deploy(&ctx, &ns, &plugin, &workload, found.runtime_class()).await?;
+                        rollout = r;
+                        stage
+                    }
                 }
             };
             (stage, Some(missing))
@@ -81,8 +88,10 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
         }
     }
 
-    let new = status(&plugin, &stage, missing.as_deref(), ctx.now());
+    let mut new = status(&plugin, &stage, missing.as_deref(), ctx.now());
     let old = plugin.status.as_ref();
+    let listing = tools::refresh(&ctx, &plugin, &stage, rollout).await;
+    tools::apply(&mut new, conditions_of(old), &listing, plugin.metadata.generation, ctx.now());
     if changed(old, &new) {
         let plugins: Api<Plugin> = Api::namespaced(ctx.client.clone(), &ns);
         apply_status(&plugins, &name, &status_patch(&new), KIND).await?;
@@ -90,7 +99,7 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
         info!(namespace = %ns, name = %name, phase = ?new.phase, "plugin status updated");
     }
     Ok(match stage {
-        Stage::Ready { .. } => Action::requeue(READY_RESYNC),
+        Stage::Ready { .. } => Action::requeue(listing.retry_in().map_or(READY_RESYNC, |r| r.min(READY_RESYNC))),
         // Requirement and Deployment watches bring the news; the poll interval bounds the wait.
         _ => Action::requeue(ctx.config.poll_interval),
     })
@@ -151,13 +160,14 @@ async fn sandbox(ctx: &Context) -> Result<Sandbox> {
 }
 
 /// Apply the children. The NetworkPolicy goes first so no plugin pod ever runs unconfined.
+/// Returns the stage and, when a Deployment was applied, how far it has rolled out.
 async fn deploy(
     ctx: &Context,
     ns: &str,
     plugin: &Plugin,
     workload: &Workload,
     runtime_class: Option<String>,
-) -> Result<Stage> {
+) -> Result<(Stage, Option<tools::Rollout>)> {
     let client = &ctx.client;
     let name = plugin.name_any();
     let wname = build::workload_name(&name);
@@ -180,7 +190,7 @@ async fn deploy(
         apply(&api, &build::provider_class_name(&name), &spc, "SecretProviderClass").await?;
     }
     let Some(deployment) = build::deployment(plugin, workload, &ctx.config, runtime_class) else {
-        return Ok(Stage::Ready { endpoint: build::endpoint(plugin, workload) });
+        return Ok((Stage::Ready { endpoint: build::endpoint(plugin, workload) }, None));
     };
     let applied = apply(&Api::<Deployment>::namespaced(client.clone(), ns), &wname, &deployment, "Deployment").await?;
     let svc = build::service(plugin, workload);
@@ -188,7 +198,9 @@ async fn deploy(
 
     let available = applied.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
     debug!(namespace = %ns, name = %name, available, "plugin deployment applied");
-    Ok(if available >= 1 { Stage::Ready { endpoint: build::endpoint(plugin, workload) } } else { Stage::Deploying })
+    let stage =
+        if available >= 1 { Stage::Ready { endpoint: build::endpoint(plugin, workload) } } else { Stage::Deploying };
+    Ok((stage, Some(tools::rollout_of(&applied))))
 }
 
 /// Create the plugin's gateway token once. It is never updated (a rotation would cut running
@@ -222,10 +234,13 @@ mod tests {
     use super::*;
     use crate::{
         config::OperatorConfig,
-        test_support::{FakeStore, Routes, at, echo, fixture, not_found, plugin, requirement, to_json, with_status},
+        test_support::{
+            FakeStore, Fixture, Routes, at, echo, fixture, not_found, plugin, requirement, to_json, with_status,
+        },
     };
     use http::Method;
     use serde_json::json;
+    use tools::FakeLister;
 
     const NOW: &str = "2026-05-04T10:00:00Z";
     const REQS: &str = "/apis/wellbeing.dev/v1alpha1/namespaces/ns/secretrequirements";
@@ -272,19 +287,31 @@ mod tests {
             .on(Method::GET, "/secrets/plugin-weather-gateway", |_| not_found())
             .on(Method::POST, "/api/v1/namespaces/ns/secrets", echo)
             .on(Method::PATCH, DEPLOYMENTS, move |body| {
+                // As the apiserver answers once the Deployment controller has rolled it out.
                 let mut d = body.clone();
-                d["status"] = json!({"availableReplicas": available});
+                d["metadata"]["generation"] = json!(1);
+                d["status"] = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                                     "availableReplicas": available});
                 (200, d)
             })
             .on(Method::PATCH, "/status", with_status(stored))
             .on(Method::PATCH, "/namespaces/ns/", echo)
     }
 
+    /// The fixture with a scripted tool lister in place of the MCP client.
+    fn with_lister(mut f: Fixture, lister: Arc<FakeLister>) -> Fixture {
+        Arc::get_mut(&mut f.ctx).expect("fresh fixture").tools = tools::Tools::new(lister);
+        f
+    }
+
     #[tokio::test]
     async fn present_secrets_deploy_the_children_then_ready() {
         let p = plugin("weather", &["owm-key"]);
-        let f =
-            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), deploy_routes(&p, 0).into_responder());
+        let lister = FakeLister::replying([Ok(vec![tools::tool("weather", "Forecast for outdoor plans")])]);
+        let f = with_lister(
+            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), deploy_routes(&p, 0).into_responder()),
+            lister.clone(),
+        );
         reconcile(Arc::new(p.clone()), f.ctx.clone()).await.unwrap();
         assert_eq!(
             f.lines(),
@@ -316,14 +343,54 @@ mod tests {
         assert_eq!(s["phase"], "Deploying");
         assert!(s.get("endpoint").is_none());
 
-        // The Deployment reports an available replica: Ready, with the endpoint.
-        let f =
-            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), deploy_routes(&p, 1).into_responder());
-        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
-        let s = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(s["tools"], json!([]));
+        assert!(lister.calls().is_empty(), "nothing to ask before a replica is available");
+
+        // The Deployment reports an available replica: Ready, with the endpoint and the tools.
+        let f = with_lister(
+            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), deploy_routes(&p, 1).into_responder()),
+            lister.clone(),
+        );
+        let action = reconcile(Arc::new(p.clone()), f.ctx.clone()).await.unwrap();
+        assert_eq!(action, Action::requeue(READY_RESYNC));
+        let patched = f.find(Method::PATCH, "/status")[0].body.clone();
+        let s = &patched["status"];
         assert_eq!(s["phase"], "Ready");
         assert_eq!(s["endpoint"], "http://plugin-weather.ns.svc:8000/mcp");
         assert_eq!(s["missingSecrets"], json!([]));
+        assert_eq!(s["tools"], json!([{"name": "weather", "description": "Forecast for outdoor plans"}]));
+        let listed = s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == tools::TOOLS_LISTED).unwrap();
+        assert_eq!((&listed["status"], &listed["reason"]), (&json!("True"), &json!(tools::REASON_LISTED)));
+        assert_eq!(lister.calls(), ["http://plugin-weather.ns.svc:8000/mcp"]);
+
+        // Reconciled again with that status, by the same operator: nothing to list, nothing to write.
+        let mut p = p;
+        p.status = Some(serde_json::from_value(patched["status"].clone()).unwrap());
+        let before = f.requests().len();
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+        assert!(f.requests()[before..].iter().all(|r| !r.path().ends_with("/status")), "{:?}", f.lines());
+        assert_eq!(lister.calls().len(), 1, "cached per plugin, generation and rollout");
+    }
+
+    #[tokio::test]
+    async fn unreachable_tool_list_keeps_ready_and_retries() {
+        let p = plugin("weather", &["owm-key"]);
+        let lister = FakeLister::replying([Err("connection refused".to_string())]);
+        let f = with_lister(
+            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), deploy_routes(&p, 1).into_responder()),
+            lister.clone(),
+        );
+        let action = reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+        assert_eq!(action, Action::requeue(crate::backoff::BASE_DELAY), "retry the listing soon, not in 10 min");
+        let s = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(s["phase"], "Ready");
+        assert_eq!(s["tools"], json!([]));
+        let listed = s["conditions"].as_array().unwrap().iter().find(|c| c["type"] == tools::TOOLS_LISTED).unwrap();
+        assert_eq!((&listed["status"], &listed["reason"]), (&json!("False"), &json!(tools::REASON_UNAVAILABLE)));
+        assert_eq!(
+            listed["message"],
+            "failed to list the tools of plugin weather at http://plugin-weather.ns.svc:8000/mcp: connection refused"
+        );
     }
 
     #[tokio::test]
