@@ -1,6 +1,7 @@
 //! `status.tools` from a real server: the repository's Python plugin host, started with the
 //! environment the operator's Deployment gives it, listed over streamable HTTP on loopback by the
-//! lister the Plugin reconcile uses.
+//! lister the Plugin reconcile uses; and a whole reconcile (mocked apiserver, real lister) that
+//! writes what it listed.
 
 use std::{
     net::TcpListener,
@@ -9,14 +10,22 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::json;
+use std::sync::{Arc, Mutex};
+
+use http::{Method, Request, Response};
+use kube::client::Body;
+use serde_json::{Value, json};
 use wellbeing_crds::{Plugin, plugin::ToolInfo};
 use wellbeing_operator::{
-    OperatorConfig,
+    Context, OperatorConfig,
+    context::StoreFor,
+    metrics::Metrics,
     plugin::{
+        self,
         build::{deployment, port_and_path, validate},
-        tools::{LIST_TIMEOUT, McpToolLister, ToolLister},
+        tools::{LIST_TIMEOUT, McpToolLister, REASON_LISTED, TOOLS_LISTED, ToolLister},
     },
+    secret_store::StoreError,
 };
 
 fn repo_root() -> PathBuf {
@@ -145,4 +154,105 @@ async fn a_server_that_does_not_listen_fails_within_the_timeout() {
         "{chain}"
     );
     assert!(chain.contains("did not connect within 500ms"), "{chain}");
+}
+
+/// The requests a reconcile made: method, path and JSON body.
+type Seen = Arc<Mutex<Vec<(Method, String, Value)>>>;
+
+/// A Context over a mocked apiserver that accepts status applies and Events (answering with what
+/// was sent, as the apiserver does give or take defaults), has no Deployments (an external server
+/// gets none, and the reconcile makes sure) and refuses anything else with 500.
+fn mocked_context() -> (Arc<Context>, Seen) {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let seen: Seen = Arc::default();
+    let recorded = seen.clone();
+    tokio::spawn(async move {
+        while let Some((request, send)) = handle.next_request().await {
+            let method = request.method().clone();
+            let path = request.uri().path().to_string();
+            let bytes = request.into_body().collect_bytes().await.expect("request body");
+            let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+            let mut code = if expected(&method, &path) { 200 } else { 500 };
+            let mut reply = body.clone();
+            if method == Method::GET && path.contains("/deployments/") {
+                code = 404;
+                reply = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+                               "code": 404, "message": "not found"});
+            } else if path.ends_with("/status") {
+                reply = serde_json::to_value(external_plugin("http://unused")).unwrap();
+                reply["status"] = body["status"].clone();
+            }
+            recorded.lock().unwrap().push((method, path, body));
+            send.send_response(
+                Response::builder().status(code).body(Body::from(serde_json::to_vec(&reply).unwrap())).unwrap(),
+            );
+        }
+    });
+    // The plugin declares no secrets, so no store is ever asked.
+    let store_for: StoreFor = Arc::new(|_| Err(StoreError::Config { store: "none", reason: "not used".into() }));
+    let client = kube::Client::new(service, "default");
+    let ctx = Context::new(client, store_for, Arc::new(Metrics::default()), OperatorConfig::default(), None);
+    (Arc::new(ctx), seen)
+}
+
+fn expected(method: &Method, path: &str) -> bool {
+    (method == Method::PATCH && path.ends_with("/status"))
+        || (method == Method::POST && path.ends_with("/events"))
+        || (method == Method::GET && path.ends_with("/deployments/plugin-sleep-winddown"))
+}
+
+fn writes(seen: &[(Method, String, Value)]) -> usize {
+    seen.iter().filter(|(m, _, _)| m != Method::GET).count()
+}
+
+/// A Plugin for an MCP server that already runs (`spec.source.mcp.url`): Ready at once, no
+/// Deployment, so the reconcile lists it straight away.
+fn external_plugin(url: &str) -> Plugin {
+    serde_json::from_value(json!({
+        "apiVersion": "wellbeing.dev/v1alpha1",
+        "kind": "Plugin",
+        "metadata": {"name": "sleep-winddown", "namespace": "ns", "uid": "uid-sleep", "generation": 3},
+        "spec": {
+            "description": "Wind-down plan before bed",
+            "triggers": {"pillars": ["sleep"]},
+            "source": {"mcp": {"url": url}}
+        }
+    }))
+    .expect("plugin")
+}
+
+#[tokio::test]
+async fn a_reconcile_writes_the_tools_the_server_lists_then_rests() {
+    let port = free_port();
+    let (host, endpoint) = start_like_the_deployment(&sleep_plugin(), port);
+    wait_listening(port);
+    let (ctx, seen) = mocked_context();
+    let p = external_plugin(&endpoint);
+
+    plugin::reconcile(Arc::new(p.clone()), ctx.clone()).await.expect("reconciled");
+    let requests = seen.lock().unwrap().clone();
+    let refused: Vec<_> = requests.iter().filter(|(m, p, _)| !expected(m, p)).collect();
+    assert!(refused.is_empty(), "unexpected requests: {refused:?}");
+    let (_, path, body) = requests.iter().find(|(m, _, _)| m == Method::PATCH).expect("a status apply");
+    assert_eq!(path, "/apis/wellbeing.dev/v1alpha1/namespaces/ns/plugins/sleep-winddown/status");
+    let status = &body["status"];
+    assert_eq!(status["phase"], "Ready");
+    assert_eq!(status["endpoint"], endpoint.as_str());
+    let tools = status["tools"].as_array().expect("tools");
+    assert_eq!(tools.len(), 1, "the match tool is not offered to the LLM: {tools:?}");
+    assert_eq!(tools[0]["name"], "sleep_winddown");
+    assert!(tools[0]["description"].as_str().unwrap().starts_with("Sleep wind-down planner."));
+    let listed = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == TOOLS_LISTED).unwrap();
+    assert_eq!((&listed["status"], &listed["reason"]), (&json!("True"), &json!(REASON_LISTED)));
+    assert_eq!(listed["observedGeneration"], 3);
+
+    // The next reconcile sees that status. The server is gone now: asking it would fail and write
+    // `ToolsListed=False`, so no write shows that the list of this generation came from the cache.
+    drop(host);
+    let mut stored = p;
+    stored.status = Some(serde_json::from_value(status.clone()).expect("a PluginStatus"));
+    let before = seen.lock().unwrap().len();
+    plugin::reconcile(Arc::new(stored), ctx).await.expect("reconciled again");
+    let after = seen.lock().unwrap()[before..].to_vec();
+    assert_eq!(writes(&after), 0, "nothing written: {after:?}");
 }
