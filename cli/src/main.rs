@@ -34,6 +34,8 @@ enum Command {
     Export(commands::export::Args),
     /// Delete everything the assistant stores (needs --yes).
     Forget(commands::forget::Args),
+    /// Plugins: generate (from a goal or a need), approve, list, rollback.
+    Plugin(commands::plugin::Args),
     /// Weekly insight: counts, trends, goal progress, patterns and things to try.
     Insights(commands::insights::Args),
     /// Turn a message into a check-in and print it as JSON (LLM when configured, else offline).
@@ -56,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Checkins(args) => commands::checkins::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Forget(args) => commands::forget::run(args),
+        Command::Plugin(args) => commands::plugin::run(args),
         Command::Insights(args) => commands::insights::run(args),
         Command::Extract(args) => commands::extract::run(args),
     };

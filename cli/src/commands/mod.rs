@@ -8,5 +8,6 @@ pub mod extract;
 pub mod forget;
 pub mod insights;
 pub mod operator;
+pub mod plugin;
 pub mod secrets;
 pub mod up;
