@@ -280,6 +280,22 @@ mod tests {
     }
 
     #[test]
+    fn someone_elses_state_is_not_the_users() {
+        let c = extract("my kid was sick so I was up all night");
+        assert_eq!((c.mood, c.sleep_quality), (None, SleepQuality::Poor));
+        assert_eq!(extract("my partner is so stressed").stress, Level::Unknown);
+        assert_eq!(extract("I've been drinking more water lately").water, None, "a habit is not today's glass");
+    }
+
+    #[test]
+    fn tracker_style_answers() {
+        let c = extract("Sleep: 6h. Mood: meh. Energy: low. Stress: high. Water: 5 glasses");
+        assert_eq!(c.sleep_hours, Some(6.0));
+        assert_eq!(c.mood.as_deref(), Some("meh"));
+        assert_eq!((c.energy, c.stress, c.water), (Level::Low, Level::High, Some(5.0)));
+    }
+
+    #[test]
     fn deterministic_and_total() {
         for text in ["", "   ", "?!", "🙂🙂", "a".repeat(10_000).as_str(), "ünïcödé ✓ 日本語"] {
             assert_eq!(extract(text), extract(text));

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use super::text::{Clause, Hit, Intensity, Rules, re};
 use crate::checkin::{Level, Valence};
@@ -261,6 +261,9 @@ const STANDALONE_FILLERS: &[&str] = &[
 const DAY_WORDS: &[&str] =
     &["day", "morning", "afternoon", "evening", "week", "weekend", "start", "one", "mood", "vibes"];
 
+static FEELING_SET: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(FEELINGS.iter().map(|f| format!(r"\b(?:{})\b", f.pattern))).expect("feeling set compiles")
+});
 static FEELING_RES: LazyLock<Vec<Regex>> =
     LazyLock::new(|| FEELINGS.iter().map(|f| re(&format!(r"\b(?:{})\b", f.pattern))).collect());
 static VALENCE_RES: LazyLock<Vec<(Regex, i32)>> =
@@ -311,7 +314,10 @@ fn mood_hits(clauses: &[Clause]) -> Vec<MoodHit> {
     for clause in clauses {
         let text = clause.text.as_str();
         let mut spans: Vec<(usize, usize)> = Vec::new();
-        for (feeling, re) in FEELINGS.iter().zip(FEELING_RES.iter()) {
+        let present = FEELING_SET.matches(text);
+        for (feeling, re) in
+            FEELINGS.iter().zip(FEELING_RES.iter()).enumerate().filter(|(i, _)| present.matched(*i)).map(|(_, p)| p)
+        {
             for m in re.find_iter(text) {
                 // "down" in "calm down", "low" in "low energy" are covered by longer words.
                 if spans.iter().any(|&(s, e)| s <= m.start() && m.end() <= e) {
@@ -319,7 +325,9 @@ fn mood_hits(clauses: &[Clause]) -> Vec<MoodHit> {
                 }
                 let before = &text[..m.start()];
                 let after = &text[m.end()..];
-                if FRAME_ONLY.contains(&m.as_str()) && !framed(before) && !standalone(text, m.as_str()) {
+                if FRAME_ONLY.contains(&m.as_str()) && !framed(before) && !standalone(text, m.as_str())
+                    || super::text::someone_else(before)
+                {
                     continue;
                 }
                 let is_framed = framed(before);
@@ -419,7 +427,7 @@ const ENERGY: &[(&str, Option<Level>, Option<Level>)] = &[
         LOW,
     ),
     (
-        "(?:good|great|high|lots of|plenty of|loads of) energy|energy (?:is |was )?(?:high|good|great|through the roof)",
+        "(?:good|great|high|lots of|plenty of|loads of) energy|energy (?:is |was |'s )?(?:pretty |really |very |quite |super |so )?(?:high|good|great|through the roof|amazing)",
         HIGH,
         LOW,
     ),

@@ -209,7 +209,7 @@ pub(crate) fn water(clauses: &[Clause]) -> Option<f64> {
         let t = clause.text.as_str();
         drops += WATERDROP_RE.find_iter(t).count() as f64;
         let reported = t.contains("drank") || t.contains("had");
-        if (future(t) || super::text::wish(t)) && !reported {
+        if (future(t) || super::text::wish(t)) && !reported || super::text::habit(t) {
             continue;
         }
         if NO_WATER_RE.is_match(t) {

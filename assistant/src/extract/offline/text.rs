@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet};
 
 /// Emoji and emoticons become words the field rules already know. A few get tokens of their own
 /// (`waterdrop`, `smiley`, `frowny`, `flexed`) because they carry a signal but no word fits.
@@ -361,6 +361,8 @@ static EMOJI_MAP: LazyLock<HashMap<char, &'static str>> = LazyLock::new(|| {
 });
 static WORD_MAP: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| WORDS.iter().copied().collect());
 static WORD_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[a-z0-9'/]+").expect("word regex compiles"));
+static IDIOM_SET: LazyLock<RegexSet> =
+    LazyLock::new(|| RegexSet::new(IDIOMS.iter().map(|(re, _)| *re)).expect("idiom set compiles"));
 static IDIOM_RES: LazyLock<Vec<(Regex, &'static str)>> =
     LazyLock::new(|| IDIOMS.iter().map(|(re, to)| (Regex::new(re).expect("idiom regex compiles"), *to)).collect());
 
@@ -456,9 +458,13 @@ pub(crate) fn normalize(text: &str) -> String {
         WORD_MAP.get(w).map_or_else(|| w.to_string(), |r| (*r).to_string())
     });
     let mut out = out.into_owned();
-    for (re, to) in IDIOM_RES.iter() {
-        if re.is_match(&out) {
+    // One pass of the set finds the idioms present; it is re-run only after a rewrite, which
+    // can make a later idiom appear.
+    let mut present = IDIOM_SET.matches(&out);
+    for (i, (re, to)) in IDIOM_RES.iter().enumerate() {
+        if present.matched(i) {
             out = re.replace_all(&out, *to).into_owned();
+            present = IDIOM_SET.matches(&out);
         }
     }
     let out = THOUSANDS_RE.replace_all(&out, "$1$2");
@@ -745,6 +751,17 @@ pub(crate) fn negated(before: &str) -> bool {
     false
 }
 
+/// Someone else's state ("my kid was sick", "my partner is stressed"): not the user's.
+static OTHER_PERSON_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b(?:he|she|they|kid|kids|son|daughter|baby|toddler|partner|wife|husband|boyfriend|girlfriend|bf|gf|mum|mom|dad|friend|boss|dog|cat|sister|brother|colleague|coworker|everyone|everybody|team|people)(?:'s)? (?:is|was|are|were|got|gets|seems|seemed|looks|looked|feels|felt|being|getting)(?: (?:so|very|really|a bit|quite|pretty|super|too))?\s*$")
+        .expect("other person regex compiles")
+});
+
+/// Whether the words in front of a match make it someone else's state.
+pub(crate) fn someone_else(before: &str) -> bool {
+    OTHER_PERSON_RE.is_match(before)
+}
+
 /// How strongly a feeling is put.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Intensity {
@@ -829,6 +846,9 @@ impl<T: Copy + 'static> Rules<T> {
             for (re, value, when_negated) in &self.rules {
                 for m in re.find_iter(&clause.text) {
                     let before = &clause.text[..m.start()];
+                    if someone_else(before) {
+                        continue;
+                    }
                     let neg = negated(before);
                     let value = if neg { *when_negated } else { *value };
                     found.push((m.start(), m.end(), value, neg, intensity(before)));
@@ -867,7 +887,7 @@ static ABANDONED_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// Habits and preferences say nothing about today.
 static HABIT_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:usually|normally|always|every (?:day|morning|evening|week|weekend)|often|sometimes|typically|generally|used to|i (?:love|like|enjoy|hate|miss))\b",
+        r"\b(?:usually|normally|always|every (?:day|morning|evening|week|weekend)|often|sometimes|typically|generally|used to|lately|recently|these days|i (?:love|like|enjoy|hate|miss))\b",
     )
 });
 
