@@ -418,6 +418,20 @@ impl LocalPluginTokens {
     }
 }
 
+/// The environment a local plugin child needs to reach the gateway: `WELLBEING_LLM_GATEWAY`
+/// (`<assistant address>/internal/llm/v1`) and its own `WELLBEING_PLUGIN_TOKEN`, as the operator
+/// gives plugin pods in the cluster. Merged into a stdio endpoint's `env` by embedded mode.
+pub fn gateway_env(
+    tokens: &LocalPluginTokens,
+    plugin: &str,
+    assistant_url: &str,
+) -> Result<BTreeMap<String, String>, TokenFileError> {
+    Ok(BTreeMap::from([
+        ("WELLBEING_LLM_GATEWAY".to_string(), format!("{}/internal/llm/v1", assistant_url.trim_end_matches('/'))),
+        ("WELLBEING_PLUGIN_TOKEN".to_string(), tokens.token_for(plugin)?),
+    ]))
+}
+
 /// The name whose token equals `presented`, comparing digests in constant time over every entry.
 pub fn find_token<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>, presented: &str) -> Option<String> {
     use subtle::ConstantTimeEq as _;
@@ -595,6 +609,9 @@ mod tests {
         assert_eq!(reopened.plugin_for("nope"), None);
         assert_eq!(reopened.plugin_for(""), None);
         assert!(!format!("{reopened:?}").contains(&a), "Debug must not print tokens");
+        let env = gateway_env(&reopened, "hydration", "http://127.0.0.1:8080/").unwrap();
+        assert_eq!(env["WELLBEING_LLM_GATEWAY"], "http://127.0.0.1:8080/internal/llm/v1");
+        assert_eq!(env["WELLBEING_PLUGIN_TOKEN"], a);
     }
 
     #[test]

@@ -33,6 +33,7 @@ use kube::api::ListParams;
 use serde_json::{Value, json};
 use tracing::instrument;
 use wellbeing_assistant::Store;
+use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::llm::types::CreateChatCompletionRequest;
 use wellbeing_assistant::llm::{LlmClient, LlmError};
 use wellbeing_assistant::persona::PersonaRegistry;
@@ -191,6 +192,27 @@ pub struct Gateway {
     pub store: Store,
     pub config: GatewayConfig,
     pub clock: Clock,
+}
+
+impl Gateway {
+    /// A gateway over the engine's store, personas and LLM client.
+    pub fn for_engine(engine: &Assistant, tokens: Arc<dyn PluginTokens>, config: GatewayConfig) -> Gateway {
+        Gateway {
+            tokens,
+            llm: engine.llm().cloned(),
+            personas: engine.personas().clone(),
+            store: engine.store().clone(),
+            config,
+            clock: crate::app::system_clock(),
+        }
+    }
+}
+
+/// The routes `wellbeing webhook` and `wellbeing up` serve: the engine's LLM and store, budgets
+/// from `WELLBEING_GATEWAY_*`.
+pub fn routes_for(engine: &Assistant, tokens: Arc<dyn PluginTokens>) -> Result<Router, GatewayConfigError> {
+    let config = GatewayConfig::from_env(|name| std::env::var(name).ok())?;
+    Ok(router(Arc::new(Gateway::for_engine(engine, tokens, config))))
 }
 
 /// The gateway's routes, ready to be merged into the internal router.

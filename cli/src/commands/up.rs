@@ -143,6 +143,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let dashboard =
         wellbeing_webhook::dashboard::DashboardState::new(store.clone(), dashboard_token, dashboard_context);
     let local_routes = wellbeing_webhook::local::router(local).merge(wellbeing_webhook::dashboard::router(dashboard));
+    // The plugins' LLM gateway (/internal/llm/v1) on this address; each local plugin's token is
+    // kept in the data dir's plugin-tokens.json.
+    let plugin_tokens = Arc::new(
+        wellbeing_assistant::plugin_gateway::LocalPluginTokens::open(&data_dir)
+            .context("failed to read the plugin tokens")?,
+    );
+    let local_routes = local_routes.merge(
+        wellbeing_webhook::gateway::routes_for(&assistant, plugin_tokens)
+            .context("failed to read the LLM gateway settings")?,
+    );
 
     // With Slack credentials, the assistant service's own server (Slack endpoints, durable inbox,
     // worker) serves the local routes beside its own; without, the local routes alone.

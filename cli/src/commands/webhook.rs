@@ -89,6 +89,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let mut reviewer: Option<Arc<dyn TokenReviewer>> = None;
     let mut namespace = args.namespace.clone();
     let mut watch = None;
+    // The plugins' LLM gateway checks the operator's token Secrets in the cluster, else the data
+    // dir's plugin-tokens.json.
+    let mut gateway_tokens: Option<Arc<dyn wellbeing_webhook::gateway::PluginTokens>> = None;
     if let Some(dir) = &args.manifests {
         let set = crate::embedded::manifests::load_dir(dir)
             .with_context(|| format!("failed to read the manifests in {}", dir.display()))?;
@@ -100,6 +103,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         let client = kube::Client::try_default().await.context("failed to connect to the Kubernetes API")?;
         let ns = namespace.clone().unwrap_or_else(|| client.default_namespace().to_string());
         namespace = Some(ns.clone());
+        gateway_tokens = Some(Arc::new(wellbeing_webhook::gateway::KubeTokens::new(client.clone(), &ns)));
         synced.store(false, std::sync::atomic::Ordering::Relaxed);
         watch = Some(tokio::spawn(wellbeing_webhook::personas_kube::watch(
             client.clone(),
@@ -121,6 +125,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
 
     let engine = Assistant::new(store, registry, llm, AssistantConfig::default());
+    let gateway_tokens = match gateway_tokens {
+        Some(tokens) => tokens,
+        None => Arc::new(
+            wellbeing_assistant::plugin_gateway::LocalPluginTokens::open(&args.data_dir)
+                .context("failed to read the plugin tokens")?,
+        ),
+    };
+    let gateway = wellbeing_webhook::gateway::routes_for(&engine, gateway_tokens)
+        .context("failed to read the LLM gateway settings")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
@@ -139,7 +152,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         goals: Default::default(),
         clock: system_clock(),
         personas_synced: synced,
-        extra_routes: None,
+        extra_routes: Some(gateway),
     };
     let running = start(listener, internal, engine, config).await.context("failed to start the assistant service")?;
 
