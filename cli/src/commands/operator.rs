@@ -126,7 +126,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let opts = RunOptions {
         listen: args.listen,
         scopes,
-        leader: args.leader_election.then(|| LeaderOptions { namespace, identity }),
+        leader: args.leader_election.then_some(LeaderOptions { namespace, identity }),
     };
     // Losing the lease comes back as an error, and returning it ends the process with a failure:
     // Kubernetes restarts the pod, which rejoins as a standby.
