@@ -45,7 +45,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 ///   (`http://127.0.0.1:8080`) gets `/v1` appended. Unset: no LLM (offline extraction and
 ///   template replies), unless `WELLBEING_LLM_API_KEY` is set, which means OpenAI.
 /// - `WELLBEING_LLM_MODEL`: model name (default [`DEFAULT_MODEL`]).
-/// - `WELLBEING_LLM_API_KEY` (fallback `OPENAI_API_KEY`): bearer token, if the endpoint wants one.
+/// - `WELLBEING_LLM_API_KEY` (or a file named by `WELLBEING_LLM_API_KEY_FILE`; fallback
+///   `OPENAI_API_KEY`): bearer token, if the endpoint wants one.
 /// - `WELLBEING_LLM_TIMEOUT_SECS`: time budget of one call, retries included (default 20).
 #[derive(Clone)]
 pub struct LlmConfig {
@@ -87,8 +88,15 @@ impl LlmConfig {
     }
 
     /// Read the `WELLBEING_LLM_*` variables. `Ok(None)`: no endpoint configured.
+    /// `WELLBEING_LLM_API_KEY_FILE` names a file holding the key (a Kubernetes Secret or the
+    /// Secret Manager CSI driver mounted as a file); the variable itself wins when both are set.
     pub fn from_env() -> Result<Option<LlmConfig>, LlmError> {
-        LlmConfig::from_lookup(|name| std::env::var(name).ok())
+        LlmConfig::from_lookup(|name| {
+            std::env::var(name).ok().or_else(|| {
+                let path = std::env::var(format!("{name}_FILE")).ok()?;
+                (name == "WELLBEING_LLM_API_KEY").then(|| std::fs::read_to_string(path).ok())?
+            })
+        })
     }
 
     /// [`LlmConfig::from_env`] over any variable source (tests pass a map).
