@@ -43,7 +43,7 @@ const CRISIS_PATTERNS: &[(&str, &str)] = &[
     ),
     (
         "no-reason-to-live",
-        r"\bno (?:reason|point) (?:to|in) (?:live|living|go on|going on|being alive)\b|\bnothing (?:left )?to live for\b|\bdon'?t want to (?:live|be alive|exist|wake up)\b|\bcan'?t go on\b",
+        r"\bno (?:reason|point) (?:to|in) (?:live|living|go on|going on|being alive)\b|\b(?:don'?t|can'?t) see (?:the|any) point (?:in|of) (?:anything|living|life|going on)\b|\bwhat'?s the point (?:of|in) (?:living|life|going on)\b|\bnothing (?:left )?to live for\b|\bdon'?t want to (?:live|be alive|exist|wake up)\b|\bcan'?t go on\b",
     ),
     (
         "disappear",
@@ -51,7 +51,7 @@ const CRISIS_PATTERNS: &[(&str, &str)] = &[
     ),
     (
         "self-harm",
-        r"\b(?:hurt|harm|cut|cutting|hurting|harming|burn|burning) my ?self\b|\bself[- ]?harm(?:ing)?\b|\boverdos(?:e|ing)\b",
+        r"\b(?:hurt|harm|cut|cutting|hurting|harming|burn|burning) my ?self\b|\bself[- ]?harm(?:ing)?\b|\boverdos(?:e|ing)\b|\b(?:take|taking|swallow|swallowing) (?:all|every one) of my (?:pills|meds|medication|tablets)\b|\b(?:take|taking|swallow|swallowing) all my (?:pills|meds|medication|tablets)\b",
     ),
 ];
 
@@ -71,6 +71,12 @@ const HYPERBOLE_PATTERNS: &[&str] = &[
     r"\bdied laughing\b",
     r"\bmy (?:phone|battery|laptop|plant|car)s? (?:is |are )?(?:dying|dead|died)\b",
     r"\bcut myself (?:some|a little) slack\b",
+    // Accidents in the kitchen or the bathroom are not self-harm.
+    r"\bcut myself (?:while |when )?(?:chopping|cooking|shaving|slicing|on (?:a|the|some) \w+)\b",
+    // A football and basketball conditioning drill.
+    r"\bsuicide (?:sprints?|drills?|runs?|squeeze)\b",
+    // An explicit denial; "not suicidal, just tired" is not a crisis message.
+    r"\b(?:not|never|no longer) (?:feeling )?suicidal,? (?:just|only|but)\b",
     r"\bcut myself off from (?:social media|caffeine|sugar|news)\b",
 ];
 
@@ -160,6 +166,11 @@ mod tests {
             "I don't want to wake up tomorrow",
             "I want to die, this deadline is killing me",
             "KMS",
+            "I'm thinking of taking all my pills",
+            "I don't see the point in anything anymore",
+            "I'm not suicidal. I just want to die",
+            "I'm suicidal, just so you know",
+            "feeling suicidal but trying to hold on",
         ] {
             let a = assess(text);
             assert!(a.crisis, "missed: {text}");
@@ -183,6 +194,9 @@ mod tests {
             "trying to cut myself some slack this week",
             "I'm killing time before my flight",
             "tired, hungry and slept badly",
+            "did suicide sprints at football practice",
+            "cut myself chopping onions, ouch",
+            "I'm not suicidal, just really tired",
         ] {
             assert_eq!(assess(text), Assessment { crisis: false, signal: None }, "{text}");
         }
