@@ -68,6 +68,8 @@ pub struct Services {
     pub auth: InternalAuth,
     pub clock: Clock,
     pub goals: GoalsConfig,
+    /// Where "Yes" on a learned pillar creates its Goal.
+    pub learned_goals: Option<Arc<dyn crate::nudges::LearnedGoals>>,
     /// Work that continues after a request was answered (response_url, exports); drained on
     /// shutdown.
     pub tasks: TaskTracker,
@@ -445,12 +447,7 @@ async fn goal_action(state: &AppState, interaction: &commands::Interaction, acti
     })
     .await;
     let reply = match handled {
-        Ok(Ok(Some(outcome))) => {
-            if let Some(goal) = &outcome.create_goal {
-                tracing::info!(goal = %goal.name, "a learned pillar was accepted; the Goal is created by the goals sync");
-            }
-            outcome.reply
-        }
+        Ok(Ok(Some(outcome))) => crate::nudges::finish_action(state.learned_goals.as_deref(), outcome).await,
         Ok(Ok(None)) => return,
         Ok(Err(error)) => {
             tracing::error!(error = %error, "goal action failed");

@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub personas_synced: Arc<AtomicBool>,
     /// Routes of other parts (dashboard) to serve beside ours on the internal listener.
     pub extra_routes: Option<Router>,
+    /// Where "Yes" on a learned pillar creates its Goal (the cluster, or the manifests folder).
+    pub learned_goals: Option<Arc<dyn crate::nudges::LearnedGoals>>,
 }
 
 /// A running service.
@@ -125,6 +127,7 @@ pub async fn start(
         auth: config.auth,
         clock: config.clock,
         goals: config.goals,
+        learned_goals: config.learned_goals,
         tasks: TaskTracker::new(),
         personas_synced: config.personas_synced,
     }));

@@ -38,6 +38,7 @@ async fn slacks_published_signing_example_is_accepted() {
             clock: options.clock,
             personas_synced: Arc::new(true.into()),
             extra_routes: None,
+            learned_goals: None,
         };
         wellbeing_webhook::server::start(listener, None, engine(dir.path(), None), config).await.unwrap()
     };

@@ -115,6 +115,7 @@ mod tests {
             text: text.into(),
             created_at: String::new(),
             checkin: None,
+            actions: Vec::new(),
         };
         let result = SendResult {
             reply: "Rest up.\n\nHow did you sleep?".into(),

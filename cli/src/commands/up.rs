@@ -16,18 +16,22 @@ use kube::ResourceExt as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, info, info_span, warn};
-use wellbeing_assistant::engine::{Assistant, Channel, SentPrompt};
+use wellbeing_assistant::engine::Assistant;
+use wellbeing_assistant::goals::GoalsConfig;
 use wellbeing_crds::Persona;
 use wellbeing_crds::persona::Channel as CrdChannel;
 use wellbeing_operator::secret_store::LocalStore;
 use wellbeing_webhook::auth::{AllowedCallers, InternalAuth};
 use wellbeing_webhook::config::SlackConfig;
 use wellbeing_webhook::internal::{CheckinRequest, CheckinResponse};
+use wellbeing_webhook::local::actions::ActionsState;
 use wellbeing_webhook::local::engine::EngineBackend;
 use wellbeing_webhook::local::{LocalAuth, LocalState};
+use wellbeing_webhook::nudges::{Delivery, LearnedGoals, ManifestGoals};
 use wellbeing_webhook::server::ServerConfig;
 use wellbeing_webhook::worker::WorkerOptions;
 
+use crate::embedded::jobs::{self, GoalJobs};
 use crate::embedded::manifests::{self, ManifestSet, ManifestWatcher};
 use crate::embedded::scheduler::{self, Job, JobKind, JobRunner, Outcome};
 use crate::embedded::{self, DataDirArg, LOCAL_USER, instance};
@@ -125,6 +129,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .instrument(info_span!("persona_sync")),
     );
 
+    // "Yes" on a learned pillar writes its Goal into the manifests folder, which the watcher loads.
+    let learned: Option<Arc<dyn LearnedGoals>> =
+        manifests_dir.clone().map(|dir| Arc::new(ManifestGoals { dir }) as Arc<dyn LearnedGoals>);
+    let goals_config = GoalsConfig::default();
+
     let token = instance::generate_token();
     let tasks = TaskTracker::new();
     let local = LocalState {
@@ -134,15 +143,29 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     // The dashboard (/dashboard) beside the local page, behind the token in the data dir.
     let dashboard_token = wellbeing_webhook::dashboard::load_or_create_token(&data_dir)?;
     let (dash_personas, dash_manifests) = (personas.clone(), manifest_rx.clone());
-    let dashboard_context: wellbeing_webhook::dashboard::ContextFn =
-        Arc::new(move || wellbeing_webhook::dashboard::DashboardContext {
+    let dash_secrets = LocalStore::new(&data_dir);
+    let dashboard_context: wellbeing_webhook::dashboard::ContextFn = Arc::new(move || {
+        let set = dash_manifests.borrow().clone();
+        wellbeing_webhook::dashboard::DashboardContext {
             persona: dash_personas.active().spec().clone(),
-            goals: dash_manifests.borrow().goals.clone(),
-            missing_secrets: Vec::new(),
-        });
+            goals: set.goals.clone(),
+            // Names only: presence is all the dashboard asks the store.
+            missing_secrets: jobs::missing_secrets(&set, |id| dash_secrets.value(id).is_ok_and(|v| v.is_some())),
+        }
+    });
     let dashboard =
         wellbeing_webhook::dashboard::DashboardState::new(store.clone(), dashboard_token, dashboard_context);
-    let local_routes = wellbeing_webhook::local::router(local).merge(wellbeing_webhook::dashboard::router(dashboard));
+    // Buttons on reminders, nudges and pillar questions on the local page.
+    let actions = wellbeing_webhook::local::actions::router(ActionsState {
+        auth: LocalAuth::new(token.clone(), listen),
+        engine: assistant.clone(),
+        user: LOCAL_USER.to_string(),
+        config: goals_config.clone(),
+        learned: learned.clone(),
+        clock: Arc::new(chrono::Utc::now),
+    });
+    let local_routes =
+        wellbeing_webhook::local::router(local).merge(actions).merge(wellbeing_webhook::dashboard::router(dashboard));
     // The plugins' LLM gateway (/internal/llm/v1) on this address; each local plugin's token is
     // kept in the data dir's plugin-tokens.json.
     let plugin_tokens = Arc::new(
@@ -156,7 +179,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
     // With Slack credentials, the assistant service's own server (Slack endpoints, durable inbox,
     // worker) serves the local routes beside its own; without, the local routes alone.
-    let (server, slack_checkins) = match slack {
+    let (server, slack_checkins, slack_client) = match slack {
         Some(slack) => {
             let internal_token = instance::generate_token();
             let config = ServerConfig {
@@ -164,10 +187,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 worker: Some(WorkerOptions::default()),
                 // Only this process calls /internal/checkins, with a token nobody else sees.
                 auth: InternalAuth::new(Some(internal_token.clone()), None, "wellbeing", AllowedCallers::default()),
-                goals: Default::default(),
+                goals: goals_config.clone(),
                 clock: wellbeing_webhook::app::system_clock(),
                 personas_synced: Arc::new(AtomicBool::new(true)),
                 extra_routes: Some(local_routes),
+                learned_goals: learned.clone(),
             };
             let running = wellbeing_webhook::server::start(listener, None, assistant.clone(), config)
                 .await
@@ -176,22 +200,30 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 router: wellbeing_webhook::app::internal_app(running.state.clone()),
                 token: internal_token,
             };
-            (Server::Full(running), Some(checkins))
+            let client = running.state.slack.client.clone();
+            (Server::Full(running), Some(checkins), Some(client))
         }
         None => {
             let stop = cancel.clone();
             let server = tokio::spawn(async move {
                 axum::serve(listener, local_routes).with_graceful_shutdown(stop.cancelled_owned()).await
             });
-            (Server::Local(server), None)
+            (Server::Local(server), None, None)
         }
     };
     let slack_on = slack_checkins.is_some();
 
-    // The scheduler sends check-ins to the persona's channel: Slack when configured, else the page.
+    // The scheduler sends check-ins to the persona's channel: Slack when configured, else the page;
+    // reminders, nudges, questions and the weekly insight go to each user's own channel.
+    let goal_jobs = GoalJobs {
+        engine: assistant.clone(),
+        manifests: manifest_rx.clone(),
+        config: goals_config.clone(),
+        delivery: Delivery::new(assistant.clone(), slack_client),
+    };
     let scheduler = tokio::spawn(
         scheduler::run(
-            CheckIns { assistant: assistant.clone(), slack: slack_checkins },
+            CheckIns { assistant: assistant.clone(), slack: slack_checkins, goals: goal_jobs },
             manifest_rx.clone(),
             scheduler::system_clock(),
             cancel.clone(),
@@ -303,6 +335,10 @@ fn print_banner(
     println!("  Manifests:   {manifests}");
     println!("  Persona:     {persona}");
     println!("  LLM:         {llm}");
+    println!(
+        "  Dashboard:   {url}/dashboard (token in {})",
+        data_dir.join(wellbeing_webhook::dashboard::TOKEN_FILE).display()
+    );
     if slack {
         println!(
             "  Slack:       {url}/slack/events, /slack/commands, /slack/interactivity (expose them with a tunnel)"
@@ -341,6 +377,7 @@ async fn wait_for_signal() {
 struct CheckIns {
     assistant: Assistant,
     slack: Option<SlackCheckIns>,
+    goals: GoalJobs,
 }
 
 struct SlackCheckIns {
@@ -350,33 +387,22 @@ struct SlackCheckIns {
 
 impl JobRunner for CheckIns {
     async fn run(&self, job: Job, persona: Persona) -> Result<Outcome, String> {
-        let JobKind::CheckIn { slot, index, .. } = job.kind;
+        let (slot, index) = match job.kind {
+            JobKind::CheckIn { slot, index, .. } => (slot, index),
+            JobKind::Goals { minute } => return self.goals.run(&persona, minute).await,
+        };
         if let Some(slack) = &self.slack
             && persona.spec.check_ins.channel == CrdChannel::Slack
         {
             return slack_checkin(slack, &persona, index).await;
         }
-        let assistant = self.assistant.clone();
         // The registry follows the same snapshot the scheduler planned from; a persona edited in
         // between speaks with its new prompts, which is what the user just asked for.
-        let recorded = tokio::task::spawn_blocking(move || {
-            assistant.record_checkin_prompt(LOCAL_USER, Channel::Local, Some(slot)).and_then(|sent| {
-                if !sent.prompt().delivered() {
-                    assistant.mark_prompt_delivered(sent.prompt().id, Some("local".into()), None)?;
-                }
-                Ok(sent)
-            })
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("failed to record the check-in prompt: {e}"))?;
-        match recorded {
-            SentPrompt::New(p) => {
-                info!(persona = %persona.name_any(), prompt_id = p.id, slot = %slot, "check-in prompt sent");
-                Ok(Outcome::Sent)
-            }
-            SentPrompt::AlreadySent(_) => Ok(Outcome::AlreadySent),
-        }
+        jobs::local_checkin(&self.assistant, &persona, slot, &self.goals.config, chrono::Utc::now()).await
+    }
+
+    fn runs_goals(&self) -> bool {
+        true
     }
 }
 

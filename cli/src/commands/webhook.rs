@@ -1,7 +1,8 @@
 //! `wellbeing webhook`: the assistant service of the cluster (the chart's StatefulSet). Slack
 //! endpoints, the durable inbox and its worker, the internal API for check-in Jobs, probes and
-//! metrics. Personas come from a watch on the cluster, or from `--manifests`, or the built-in
-//! default.
+//! metrics, the dashboard, and the goals loop (reminders, nudges, questions and the weekly insight
+//! by Slack DM; Goal progress into `Goal.status`). Personas and Goals come from the cluster, or
+//! from `--manifests`, or there is the built-in default persona and no goals.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,13 +11,17 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use wellbeing_assistant::Store;
 use wellbeing_assistant::engine::{Assistant, AssistantConfig};
+use wellbeing_assistant::goals::GoalsConfig;
 use wellbeing_assistant::llm::{LlmClient, LlmConfig};
 use wellbeing_assistant::persona::{PersonaRegistry, default_persona};
 use wellbeing_webhook::app::system_clock;
 use wellbeing_webhook::auth::{AllowedCallers, InternalAuth, KubeTokenReviewer, TokenReviewer};
 use wellbeing_webhook::config::{self, SlackConfig};
+use wellbeing_webhook::goals_loop::{FixedGoals, GoalSource, GoalsLoop, Known, POLL_EVERY};
+use wellbeing_webhook::nudges::{ClusterGoals, Delivery, LearnedGoals, ManifestGoals};
 use wellbeing_webhook::server::{ServerConfig, start};
 use wellbeing_webhook::worker::WorkerOptions;
 
@@ -92,6 +97,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     // The plugins' LLM gateway checks the operator's token Secrets in the cluster, else the data
     // dir's plugin-tokens.json.
     let mut gateway_tokens: Option<Arc<dyn wellbeing_webhook::gateway::PluginTokens>> = None;
+    let mut kube_client = None;
     if let Some(dir) = &args.manifests {
         let set = crate::embedded::manifests::load_dir(dir)
             .with_context(|| format!("failed to read the manifests in {}", dir.display()))?;
@@ -107,13 +113,28 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         synced.store(false, std::sync::atomic::Ordering::Relaxed);
         watch = Some(tokio::spawn(wellbeing_webhook::personas_kube::watch(
             client.clone(),
-            ns,
+            ns.clone(),
             registry.clone(),
             synced.clone(),
             stop.child_token(),
         )));
-        reviewer = Some(Arc::new(KubeTokenReviewer::new(client)));
+        reviewer = Some(Arc::new(KubeTokenReviewer::new(client.clone())));
+        kube_client = Some((client, ns));
     }
+    // Goals (and the Goals that "Yes" on a learned pillar creates) live where the personas do.
+    let (goal_source, learned): (Arc<dyn GoalSource>, Option<Arc<dyn LearnedGoals>>) =
+        match (&args.manifests, kube_client) {
+            (Some(dir), _) => (
+                Arc::new(crate::embedded::jobs::folder_goals(dir.clone())),
+                Some(Arc::new(ManifestGoals { dir: dir.clone() })),
+            ),
+            (None, Some((client, namespace))) => {
+                let cluster = ClusterGoals { client, namespace };
+                (Arc::new(cluster.clone()), Some(Arc::new(cluster)))
+            }
+            (None, None) => (Arc::new(FixedGoals(Vec::new())), None),
+        };
+    let goals_config = GoalsConfig::default();
     let auth = InternalAuth::new(
         internal_token,
         reviewer,
@@ -124,7 +145,23 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tracing::warn!("internal API closed: set WELLBEING_INTERNAL_TOKEN or run in a cluster (TokenReview)");
     }
 
-    let engine = Assistant::new(store, registry, llm, AssistantConfig::default());
+    let engine = Assistant::new(store, registry.clone(), llm, AssistantConfig::default());
+
+    // The dashboard, behind the token in the data dir, on the internal listener when there is one
+    // (the chart exposes it to nobody: `kubectl port-forward`, or an Ingress of your own).
+    let known = Arc::new(std::sync::RwLock::new(Known::default()));
+    let dashboard_token = wellbeing_webhook::dashboard::load_or_create_token(&args.data_dir)?;
+    let dash_known = known.clone();
+    let dashboard_context: wellbeing_webhook::dashboard::ContextFn = Arc::new(move || {
+        let known = dash_known.read().unwrap_or_else(|e| e.into_inner());
+        wellbeing_webhook::dashboard::DashboardContext {
+            persona: registry.active().spec().clone(),
+            goals: known.goals.clone(),
+            missing_secrets: known.missing_secrets.clone(),
+        }
+    });
+    let dashboard =
+        wellbeing_webhook::dashboard::DashboardState::new(engine.store().clone(), dashboard_token, dashboard_context);
     let gateway_tokens = match gateway_tokens {
         Some(tokens) => tokens,
         None => Arc::new(
@@ -149,12 +186,34 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         slack,
         worker,
         auth,
-        goals: Default::default(),
+        goals: goals_config.clone(),
         clock: system_clock(),
         personas_synced: synced,
-        extra_routes: Some(gateway),
+        extra_routes: Some(wellbeing_webhook::dashboard::router(dashboard).merge(gateway)),
+        learned_goals: learned,
     };
     let running = start(listener, internal, engine, config).await.context("failed to start the assistant service")?;
+
+    // Once a minute: reminders, nudges, questions and the weekly insight by Slack DM; progress
+    // into Goal.status. It stops with the service (same token).
+    let slack_app = &running.state.slack;
+    let progress_user = slack_app
+        .checkin_user
+        .as_ref()
+        .zip(slack_app.team_id.as_ref())
+        .map(|(user, team)| wellbeing_webhook::slack::events::user_key(team, user));
+    let goals_loop = GoalsLoop {
+        engine: running.state.engine.clone(),
+        delivery: Delivery::new(running.state.engine.clone(), Some(slack_app.client.clone())),
+        source: goal_source,
+        config: goals_config,
+        progress_user,
+        known,
+        clock: system_clock(),
+        poll_every: POLL_EVERY,
+    };
+    let loop_stop = running.stop_token();
+    let goals_task = tokio::spawn(goals_loop.run(loop_stop.clone()).instrument(tracing::info_span!("goals_loop")));
 
     let service_stop = running.stop_token();
     tokio::spawn(async move {
@@ -166,6 +225,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         std::process::exit(130);
     });
     let result = running.wait().await;
+    loop_stop.cancel();
+    let _ = goals_task.await;
     stop.cancel();
     if let Some(watch) = watch {
         let _ = watch.await;

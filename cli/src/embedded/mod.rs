@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod instance;
+pub mod jobs;
 pub mod manifests;
 pub mod scheduler;
 

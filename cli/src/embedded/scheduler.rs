@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, DurationRound as _, NaiveDate, Utc};
 use kube::ResourceExt as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -64,6 +64,10 @@ pub enum JobKind {
         /// Position of the slot in its day (0-based): picks the prompt text.
         index: usize,
     },
+    /// The goals and weekly-insight ticks (nudges, reminders, pillar and follow-through questions,
+    /// the Sunday insight), once a minute. What is due is decided by the goals rules, which keep
+    /// their own grace period and record every send (see `embedded::jobs`).
+    Goals { minute: DateTime<Utc> },
 }
 
 impl Job {
@@ -71,14 +75,22 @@ impl Job {
     pub fn key(&self) -> String {
         match &self.kind {
             JobKind::CheckIn { persona, slot, .. } => format!("checkin/{persona}/{}", slot.to_rfc3339()),
+            JobKind::Goals { minute } => format!("goals/{}", minute.to_rfc3339()),
         }
     }
 
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
             JobKind::CheckIn { .. } => "checkin",
+            JobKind::Goals { .. } => "goals",
         }
     }
+}
+
+/// The goals job of the minute containing `now`.
+pub fn goals_job(now: DateTime<Utc>) -> Job {
+    let minute = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
+    Job { due: minute, kind: JobKind::Goals { minute } }
 }
 
 /// The check-in jobs of the local dates that can still matter at `now`: today's and, while inside
@@ -128,12 +140,16 @@ pub fn plan(jobs: Vec<Job>, now: DateTime<Utc>, handled: &BTreeMap<String, DateT
     }
     out.fire.sort_by_key(|j| j.due);
     // Several check-ins inside the grace period at once (possible only with tiny gaps): send the
-    // newest, skip the rest, so the user never gets a burst.
-    if out.fire.len() > 1 {
-        let newest = out.fire.pop().expect("len > 1");
-        out.skip.append(&mut out.fire);
-        out.fire.push(newest);
+    // newest, skip the rest, so the user never gets a burst. Goals jobs keep their own rules.
+    let (mut checkins, others): (Vec<Job>, Vec<Job>) =
+        out.fire.drain(..).partition(|j| matches!(j.kind, JobKind::CheckIn { .. }));
+    if checkins.len() > 1 {
+        let newest = checkins.pop().expect("len > 1");
+        out.skip.append(&mut checkins);
+        checkins.push(newest);
     }
+    out.fire = checkins.into_iter().chain(others).collect();
+    out.fire.sort_by_key(|j| j.due);
     out
 }
 
@@ -152,6 +168,11 @@ pub enum Outcome {
 /// its grace period).
 pub trait JobRunner: Send + Sync + 'static {
     fn run(&self, job: Job, persona: Persona) -> impl Future<Output = Result<Outcome, String>> + Send;
+
+    /// Whether this runner takes [`JobKind::Goals`] jobs (planned once a minute when it does).
+    fn runs_goals(&self) -> bool {
+        false
+    }
 }
 
 /// Wall clock, replaceable in tests.
@@ -178,12 +199,16 @@ impl Scheduler {
         now: DateTime<Utc>,
     ) -> DateTime<Utc> {
         let mut wake = now + MAX_SLEEP;
-        // Forget keys of jobs older than any date that can still be planned.
-        self.handled.retain(|_, due| now - *due < Duration::days(3));
+        // Forget keys of jobs older than any date that can still be planned (goals jobs are
+        // planned for the current minute only).
+        self.handled.retain(|key, due| {
+            let keep = if key.starts_with("goals/") { GRACE } else { Duration::days(3) };
+            now - *due < keep
+        });
         let Some(persona) = manifests.active_persona() else {
             return wake;
         };
-        let jobs = match checkin_jobs(persona, now) {
+        let mut jobs = match checkin_jobs(persona, now) {
             Ok(jobs) => {
                 self.last_error = None;
                 jobs
@@ -194,22 +219,30 @@ impl Scheduler {
                     warn!(persona = %persona.name_any(), error = %message, "check-in schedule cannot be drawn");
                     self.last_error = Some(message);
                 }
-                return wake;
+                // Reminders and the weekly insight keep going: the goals rules skip what a
+                // schedule that cannot be drawn makes impossible.
+                Vec::new()
             }
         };
-        let tz = schedule::time_zone(&persona.spec.check_ins.time_zone).expect("validated by checkin_jobs");
-        wake = wake.min(schedule::next_local_midnight(tz, now));
+        if let Ok(tz) = schedule::time_zone(&persona.spec.check_ins.time_zone) {
+            wake = wake.min(schedule::next_local_midnight(tz, now));
+        }
+        if runner.runs_goals() {
+            let job = goals_job(now);
+            wake = wake.min(job.due + Duration::minutes(1));
+            jobs.push(job);
+        }
         let planned = plan(jobs, now, &self.handled);
         for job in planned.skip {
             info!(kind = job.kind_name(), due = %job.due, "missed while not running; skipped");
             self.handled.insert(job.key(), job.due);
         }
         for job in planned.fire {
-            let (key, due) = (job.key(), job.due);
-            let span = info_span!("job", kind = job.kind_name(), due = %due);
+            let (key, due, kind) = (job.key(), job.due, job.kind_name());
+            let span = info_span!("job", kind, due = %due);
             match runner.run(job, persona.clone()).instrument(span).await {
                 Ok(outcome) => {
-                    debug!(kind = "checkin", ?outcome, "job done");
+                    debug!(kind, ?outcome, "job done");
                     self.handled.insert(key, due);
                 }
                 Err(error) => {
@@ -291,7 +324,7 @@ spec:
             if *self.fail.lock().unwrap() {
                 return Err("slack is down".into());
             }
-            let JobKind::CheckIn { slot, .. } = job.kind;
+            let JobKind::CheckIn { slot, .. } = job.kind else { unreachable!("this runner takes no goals jobs") };
             let mut durable = self.durable.lock().unwrap();
             if durable.contains(&slot) {
                 return Ok(Outcome::AlreadySent);

@@ -114,11 +114,13 @@ pub fn history(
                 text: r.get(3)?,
                 created_at: r.get(4)?,
                 checkin,
+                actions: Vec::new(),
             })
         })?;
         rows.collect()
     };
     let mut messages = read().map_err(|e| LocalError::backend("read the conversation", e))?;
+    super::actions::attach_buttons(&conn, &mut messages).map_err(|e| LocalError::backend("read the buttons", e))?;
     if after.is_none() {
         messages.reverse();
     }

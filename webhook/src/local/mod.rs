@@ -8,6 +8,7 @@
 //! neither read nor post. Browsers cannot send the `Authorization` header cross-origin without a
 //! CORS preflight, which this router never approves.
 
+pub mod actions;
 pub mod engine;
 pub mod page;
 
@@ -42,13 +43,17 @@ pub struct LocalMessage {
     pub id: i64,
     /// `in` (from the user) or `out` (from the assistant).
     pub direction: String,
-    /// message | reply | followup | checkin_prompt | crisis | command | nudge
+    /// message | reply | followup | checkin_prompt | crisis | command, or a proactive message:
+    /// nudge | reminder | pillar | followthrough | insight | backoff_notice
     pub kind: String,
     pub text: String,
     pub created_at: String,
     /// The check-in this message produced (set on the user's message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkin: Option<StoredCheckIn>,
+    /// Buttons of an unanswered reminder, nudge or pillar question (`POST /api/local/actions`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<crate::nudges::Button>,
 }
 
 /// A stored check-in row, with a readable summary of its known fields.

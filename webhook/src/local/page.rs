@@ -47,6 +47,19 @@ fn render_message(out: &mut String, m: &LocalMessage) {
         }
         out.push_str("</dl>");
     }
+    if !m.actions.is_empty() {
+        let _ = write!(out, r#"<div class="actions" data-message-id="{}">"#, m.id);
+        for b in &m.actions {
+            let _ = write!(
+                out,
+                r#"<button type="button" class="action {style}" data-action-id="{id}">{label}</button>"#,
+                style = escape(b.style.as_deref().unwrap_or("")),
+                id = escape(&b.action_id),
+                label = escape(&b.label),
+            );
+        }
+        out.push_str("</div>");
+    }
     out.push_str("</li>");
 }
 
@@ -88,6 +101,10 @@ pub fn render(assistant_name: &str, messages: &[LocalMessage], token: &str) -> S
   button {{ font: inherit; padding: .5rem 1rem; border-radius: 6px; border: 0; background: #2f6fb3; color: #fff; }}
   button:disabled {{ opacity: .6; }}
   #status {{ font-size: .8rem; color: #a33; min-height: 1em; }}
+  .actions {{ display: flex; flex-wrap: wrap; gap: .4rem; margin-top: .5rem; white-space: normal; }}
+  .actions button {{ padding: .3rem .8rem; font-size: .9rem; background: #e9eef4; color: #1d232b; border: 1px solid #c6ced8; }}
+  .actions button.primary {{ background: #2f6fb3; color: #fff; border-color: #2f6fb3; }}
+  .actions button.danger {{ background: #fff; color: #a33; border-color: #d8a3a3; }}
 </style>
 </head>
 <body>
@@ -136,6 +153,17 @@ pub fn render(assistant_name: &str, messages: &[LocalMessage], token: &str) -> S
       for (const [k, v] of m.checkin.summary) {{ dl.appendChild(el('dt', '', k)); dl.appendChild(el('dd', '', v)); }}
       li.appendChild(dl);
     }}
+    if (m.actions && m.actions.length) {{
+      const box = el('div', 'actions');
+      box.dataset.messageId = m.id;
+      for (const b of m.actions) {{
+        const btn = el('button', 'action' + (b.style ? ' ' + b.style : ''), b.label);
+        btn.type = 'button';
+        btn.dataset.actionId = b.action_id;
+        box.appendChild(btn);
+      }}
+      li.appendChild(box);
+    }}
     list.appendChild(li);
     lastId = Math.max(lastId, m.id);
     li.scrollIntoView({{ block: 'end' }});
@@ -169,6 +197,26 @@ pub fn render(assistant_name: &str, messages: &[LocalMessage], token: &str) -> S
     }} finally {{
       button.disabled = false;
       input.focus();
+    }}
+  }});
+  // Buttons on reminders, nudges and pillar questions: the same handler as Slack's buttons.
+  list.addEventListener('click', async (ev) => {{
+    const b = ev.target.closest('button[data-action-id]');
+    if (!b) return;
+    const box = b.closest('.actions');
+    const buttons = box.querySelectorAll('button');
+    buttons.forEach((x) => {{ x.disabled = true; }});
+    try {{
+      const r = await fetch('/api/local/actions', {{ method: 'POST', headers,
+        body: JSON.stringify({{ message_id: Number(box.dataset.messageId), action_id: b.dataset.actionId }}) }});
+      const body = await r.json().catch(() => ({{}}));
+      if (r.status === 409) {{ box.remove(); status.textContent = body.error || ''; return; }}
+      if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
+      box.remove();
+      body.messages.forEach(render);
+    }} catch (e) {{
+      status.textContent = 'Not done: ' + e.message;
+      buttons.forEach((x) => {{ x.disabled = false; }});
     }}
   }});
   input.addEventListener('keydown', (ev) => {{
@@ -205,6 +253,7 @@ mod tests {
                     data: CheckIn { energy: Level::Low, ..Default::default() },
                     summary: vec![],
                 }),
+                actions: vec![],
             },
             LocalMessage {
                 id: 8,
@@ -213,6 +262,7 @@ mod tests {
                 text: "Rest up".into(),
                 created_at: "2026-05-04T10:00:01Z".into(),
                 checkin: None,
+                actions: vec![],
             },
         ];
         let html = render("Sunny <3", &messages, "tok\"en");

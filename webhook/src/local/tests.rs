@@ -25,6 +25,7 @@ fn msg(id: i64, direction: &str, kind: &str, text: &str, checkin: Option<StoredC
         text: text.into(),
         created_at: "2026-05-04T10:00:00Z".into(),
         checkin,
+        actions: Vec::new(),
     }
 }
 

@@ -331,6 +331,7 @@ pub async fn start_service(dir: &Path, slack: &FakeSlack, options: Options) -> R
         clock: options.clock,
         personas_synced: Arc::new(AtomicBool::new(true)),
         extra_routes: None,
+        learned_goals: None,
     };
     start(listener, None, engine(dir, options.llm), config).await.unwrap()
 }

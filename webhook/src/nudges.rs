@@ -1,0 +1,523 @@
+//! Proactive messages in both run modes: what is due at a tick (goal nudges and reminders,
+//! pillar questions, follow-through questions, the weekly insight), their delivery to the local
+//! page or a Slack DM with their buttons, and the Goal that "Yes" on a learned pillar creates.
+//!
+//! The goals runner and the insight tick record every message before they return it, so a
+//! message is handed to [`Delivery`] at most once, across restarts too. Delivery itself is
+//! idempotent per message key (`proactive:[user, kind, goal, slot, value]`): the local page keeps
+//! it as an `interactions` row with that `event_id`, Slack as a `deliveries` row with that key.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use wellbeing_assistant::engine::Assistant;
+use wellbeing_assistant::goals::actions::{self, ActionOutcome, NewGoal};
+use wellbeing_assistant::goals::manifest::{self, ManifestWriteError};
+use wellbeing_assistant::goals::{GoalsConfig, OutgoingMessage, SendKind, runner};
+use wellbeing_assistant::{StoreError, insights};
+use wellbeing_crds::Goal;
+use wellbeing_crds::persona::PersonaSpec;
+
+use crate::deliveries::{self, Delivery as Recorded};
+use crate::goal_status::{self, GoalStatusError};
+use crate::inbox::InboxError;
+use crate::slack::client::{PostMessage, SlackClient, SlackError};
+
+/// Prefix of a proactive message's key (`interactions.event_id`, `deliveries.key`).
+pub const KEY_PREFIX: &str = "proactive:";
+
+/// One more try after a transient Slack failure. The message was recorded as sent before it was
+/// handed over, so it is not offered again by a later tick: this short retry is its last chance,
+/// and a longer wait would deliver a reminder late, which the goals rules forbid.
+const SLACK_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NudgeError {
+    #[error("failed to run the goals tick")]
+    Goals(#[source] StoreError),
+    #[error("failed to run the weekly insight tick")]
+    Insights(#[source] StoreError),
+    #[error("failed to finish the goals tick")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+/// Everything due at `now` for every known user: the goals runner's messages, then the weekly
+/// insight's. `seed` is the persona's draw seed (its uid), the one its check-ins are drawn with.
+#[tracing::instrument(skip_all, fields(messages))]
+pub async fn due_messages(
+    engine: &Assistant,
+    persona: &PersonaSpec,
+    seed: &str,
+    goals: &[Goal],
+    config: &GoalsConfig,
+    now: DateTime<Utc>,
+) -> Result<Vec<OutgoingMessage>, NudgeError> {
+    let (store, spec, uid, list, cfg) =
+        (engine.store().clone(), persona.clone(), seed.to_string(), goals.to_vec(), config.clone());
+    let mut out = tokio::task::spawn_blocking(move || {
+        let ctx = runner::Context { persona: &spec, persona_uid: &uid, goals: &list, config: &cfg };
+        runner::tick(&store, &ctx, now)
+    })
+    .await
+    .map_err(NudgeError::Join)?
+    .map_err(NudgeError::Goals)?;
+    let weekly = insights::tick(engine.store(), persona, goals, engine.llm(), config.grace_minutes, now)
+        .await
+        .map_err(NudgeError::Insights)?;
+    out.extend(weekly);
+    tracing::Span::current().record("messages", out.len());
+    Ok(out)
+}
+
+/// The value every button of a message carries (`goal|slot`, or the pillar question's id); empty
+/// when the message has no buttons.
+pub fn button_value(blocks: &Value) -> String {
+    buttons_from_blocks(blocks).into_iter().next().map(|b| b.value).unwrap_or_default()
+}
+
+/// A proactive message's key: unique per user and occasion, and carrying what its buttons need.
+pub fn message_key(msg: &OutgoingMessage) -> String {
+    let parts = json!([msg.user_id, msg.kind.as_str(), msg.goal, msg.slot, button_value(&msg.blocks)]);
+    format!("{KEY_PREFIX}{parts}")
+}
+
+/// A parsed [`message_key`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageKey {
+    pub user_id: String,
+    pub kind: SendKind,
+    pub goal: String,
+    pub slot: String,
+    pub value: String,
+}
+
+pub fn parse_key(key: &str) -> Option<MessageKey> {
+    let parts: [String; 5] = serde_json::from_str(key.strip_prefix(KEY_PREFIX)?).ok()?;
+    let [user_id, kind, goal, slot, value] = parts;
+    Some(MessageKey { user_id, kind: SendKind::parse(&kind)?, goal, slot, value })
+}
+
+/// One button as the local page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub action_id: String,
+    pub value: String,
+    /// Block Kit style: `primary`, `danger`, or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
+}
+
+/// The buttons of Block Kit `actions` blocks, in order.
+pub fn buttons_from_blocks(blocks: &Value) -> Vec<Button> {
+    let Some(blocks) = blocks.as_array() else { return Vec::new() };
+    blocks
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .filter_map(|b| b["elements"].as_array())
+        .flatten()
+        .filter(|e| e["type"] == "button")
+        .filter_map(|e| {
+            Some(Button {
+                label: e["text"]["text"].as_str()?.to_string(),
+                action_id: e["action_id"].as_str()?.to_string(),
+                value: e["value"].as_str().unwrap_or_default().to_string(),
+                style: e["style"].as_str().map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+/// The buttons a stored proactive message carries, rebuilt from its key with the same Block Kit
+/// functions the Slack message was built with (one source for labels and action ids).
+pub fn buttons_for(key: &MessageKey) -> Vec<Button> {
+    let blocks = match key.kind {
+        SendKind::Reminder | SendKind::Nudge => match key.value.split_once('|') {
+            Some((goal, slot)) => actions::goal_blocks("", goal, slot),
+            None => return Vec::new(),
+        },
+        SendKind::Pillar => match key.value.parse::<i64>() {
+            Ok(id) => actions::pillar_blocks("", id),
+            Err(_) => return Vec::new(),
+        },
+        SendKind::FollowThrough | SendKind::BackoffNotice | SendKind::Insight => return Vec::new(),
+    };
+    buttons_from_blocks(&blocks)
+}
+
+/// Who receives a user's messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserChannel {
+    /// The local page of `wellbeing up`.
+    Local,
+    /// A Slack DM with this member id.
+    Slack(String),
+    /// A channel this process does not serve (SMS, email).
+    Other,
+}
+
+pub fn channel_of(user_id: &str) -> UserChannel {
+    if user_id.starts_with("local:") {
+        return UserChannel::Local;
+    }
+    match user_id.strip_prefix("slack:").and_then(|rest| rest.split_once(':')) {
+        Some((_team, member)) if !member.is_empty() => UserChannel::Slack(member.to_string()),
+        _ => UserChannel::Other,
+    }
+}
+
+/// Where a proactive message went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivered {
+    /// Stored as a message of the local page (its `interactions` id).
+    LocalPage(i64),
+    /// The same message was on the page already.
+    AlreadyOnPage,
+    Slack {
+        channel: String,
+        ts: String,
+    },
+    /// The user's channel is not served here (a Slack user while Slack is off, SMS, email).
+    NoChannel,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("failed to store the message for the local page")]
+    Local(#[source] rusqlite::Error),
+    #[error("failed to post the message to Slack")]
+    Slack(#[source] SlackError),
+    #[error("failed to record the Slack delivery")]
+    Record(#[source] InboxError),
+    #[error("failed to finish the delivery")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+/// Store a proactive message on the local page. `None` when it is there already.
+pub fn store_on_page(
+    conn: &Connection,
+    msg: &OutgoingMessage,
+    persona_name: &str,
+    persona_version: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, rusqlite::Error> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO interactions (user_id, channel, direction, kind, text, created_at, persona_name,
+             persona_version, event_id)
+         VALUES (?1, 'local', 'out', ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            msg.user_id,
+            msg.kind.as_str(),
+            msg.text,
+            now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            persona_name,
+            persona_version,
+            message_key(msg)
+        ],
+    )?;
+    Ok((n == 1).then(|| conn.last_insert_rowid()))
+}
+
+/// Delivers proactive messages to each user's channel.
+#[derive(Clone)]
+pub struct Delivery {
+    engine: Assistant,
+    slack: Option<SlackClient>,
+}
+
+impl Delivery {
+    /// `slack`: the client when this process serves Slack.
+    pub fn new(engine: Assistant, slack: Option<SlackClient>) -> Delivery {
+        Delivery { engine, slack }
+    }
+
+    #[tracing::instrument(skip_all, fields(kind = msg.kind.as_str(), goal = %msg.goal, slot = %msg.slot))]
+    pub async fn deliver(&self, msg: &OutgoingMessage) -> Result<Delivered, DeliverError> {
+        match channel_of(&msg.user_id) {
+            UserChannel::Local => {
+                let active = self.engine.personas().active();
+                let (name, version) = (active.name().to_string(), active.version());
+                let (store, m) = (self.engine.store().clone(), msg.clone());
+                let stored =
+                    tokio::task::spawn_blocking(move || store_on_page(&store.conn(), &m, &name, &version, Utc::now()))
+                        .await
+                        .map_err(DeliverError::Join)?
+                        .map_err(DeliverError::Local)?;
+                Ok(stored.map_or(Delivered::AlreadyOnPage, Delivered::LocalPage))
+            }
+            UserChannel::Slack(member) => match &self.slack {
+                Some(client) => self.post_to_slack(client, &member, msg).await,
+                None => Ok(Delivered::NoChannel),
+            },
+            UserChannel::Other => Ok(Delivered::NoChannel),
+        }
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, InboxError> + Send + 'static,
+    ) -> Result<T, DeliverError> {
+        let store = self.engine.store().clone();
+        tokio::task::spawn_blocking(move || f(&store.conn()))
+            .await
+            .map_err(DeliverError::Join)?
+            .map_err(DeliverError::Record)
+    }
+
+    /// Open the DM, post the message with its buttons, and record where it went. A message whose
+    /// delivery was recorded as posted is not posted again.
+    async fn post_to_slack(
+        &self,
+        client: &SlackClient,
+        member: &str,
+        msg: &OutgoingMessage,
+    ) -> Result<Delivered, DeliverError> {
+        let key = message_key(msg);
+        let k = key.clone();
+        if let Some(Recorded::Posted { channel, ts }) = self.db(move |c| deliveries::get(c, &k, 0)).await? {
+            return Ok(Delivered::Slack { channel: channel.unwrap_or_default(), ts: ts.unwrap_or_default() });
+        }
+        let channel = retry_once(|| client.open_conversation(member)).await.map_err(DeliverError::Slack)?;
+        let (k, u, c) = (key.clone(), msg.user_id.clone(), channel.clone());
+        self.db(move |conn| deliveries::begin(conn, &k, 0, &u, &c, None)).await?;
+        let has_buttons = msg.blocks.as_array().is_some_and(|b| !b.is_empty());
+        let post = PostMessage {
+            channel: channel.clone(),
+            // With blocks, `text` is the notification's fallback.
+            text: msg.text.clone(),
+            thread_ts: None,
+            blocks: has_buttons.then(|| msg.blocks.clone()),
+            metadata: Some(deliveries::metadata(&key, 0)),
+        };
+        let posted = retry_once(|| client.post_message(&post)).await.map_err(DeliverError::Slack)?;
+        let (k, ts) = (key, posted.ts.clone());
+        self.db(move |conn| deliveries::finish(conn, &k, 0, Some(&ts))).await?;
+        Ok(Delivered::Slack { channel, ts: posted.ts })
+    }
+
+    /// Deliver each message in order; a failed one is logged and dropped (it was recorded as sent,
+    /// and sending it later would break "never late"). Returns how many reached a channel.
+    pub async fn deliver_all(&self, messages: &[OutgoingMessage]) -> usize {
+        let mut delivered = 0;
+        for msg in messages {
+            match self.deliver(msg).await {
+                Ok(Delivered::NoChannel) => {
+                    tracing::debug!(kind = msg.kind.as_str(), "no channel for this user here; not delivered");
+                }
+                Ok(_) => delivered += 1,
+                Err(error) => tracing::warn!(
+                    kind = msg.kind.as_str(),
+                    goal = %msg.goal,
+                    error = %error_chain(&error),
+                    "failed to deliver a proactive message; dropped"
+                ),
+            }
+        }
+        delivered
+    }
+}
+
+async fn retry_once<T, F, Fut>(call: F) -> Result<T, SlackError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SlackError>>,
+{
+    match call().await {
+        Err(e) if e.is_retryable() => {
+            tokio::time::sleep(e.retry_after().unwrap_or(SLACK_RETRY_AFTER).min(SLACK_RETRY_AFTER)).await;
+            call().await
+        }
+        other => other,
+    }
+}
+
+/// The error and its causes on one line, for logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LearnedGoalError {
+    #[error("failed to create the learned goal in the manifests folder")]
+    Manifest(#[source] ManifestWriteError),
+    #[error("failed to create the learned goal in the cluster")]
+    Cluster(#[source] GoalStatusError),
+    #[error("failed to finish writing the learned goal")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+/// Where a learned pillar's Goal is created when the user says "Yes".
+#[async_trait]
+pub trait LearnedGoals: Send + Sync {
+    /// Create it. `Ok(false)`: a Goal of that name exists already and is left as it is.
+    async fn create(&self, goal: &NewGoal) -> Result<bool, LearnedGoalError>;
+}
+
+/// Embedded mode: a manifest file in the watched folder, which the folder watcher then loads.
+#[derive(Clone, Debug)]
+pub struct ManifestGoals {
+    pub dir: PathBuf,
+}
+
+#[async_trait]
+impl LearnedGoals for ManifestGoals {
+    async fn create(&self, goal: &NewGoal) -> Result<bool, LearnedGoalError> {
+        let (dir, g) = (self.dir.clone(), goal.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            let yaml = manifest::goal_yaml(&g.name, None, &g.spec);
+            manifest::write_goal_manifest(&dir, &g.name, &yaml)
+        })
+        .await
+        .map_err(LearnedGoalError::Join)?
+        .map_err(LearnedGoalError::Manifest)?;
+        if let Some(path) = &written {
+            tracing::info!(goal = %goal.name, path = %path.display(), "wrote the manifest of a learned goal");
+        }
+        Ok(written.is_some())
+    }
+}
+
+/// The cluster: a Goal resource in the assistant's namespace (field manager `wellbeing-assistant`).
+#[derive(Clone)]
+pub struct ClusterGoals {
+    pub client: kube::Client,
+    pub namespace: String,
+}
+
+#[async_trait]
+impl LearnedGoals for ClusterGoals {
+    async fn create(&self, goal: &NewGoal) -> Result<bool, LearnedGoalError> {
+        goal_status::create_learned_goal(&self.client, &self.namespace, goal).await.map_err(LearnedGoalError::Cluster)
+    }
+}
+
+/// The answer to a button click, after creating the Goal it asks for (if any). The click itself
+/// was recorded by `actions::handle`; when the Goal cannot be created the user is told so, since
+/// the question is answered and its buttons are gone.
+pub async fn finish_action(learned: Option<&dyn LearnedGoals>, outcome: ActionOutcome) -> String {
+    let Some(goal) = outcome.create_goal else { return outcome.reply };
+    let Some(learned) = learned else {
+        tracing::warn!(goal = %goal.name, "a learned pillar was accepted but there is nowhere to create goals");
+        return format!(
+            "{} (This assistant has no place to keep Goals, so add `{}` yourself.)",
+            outcome.reply, goal.name
+        );
+    };
+    match learned.create(&goal).await {
+        Ok(created) => {
+            tracing::info!(goal = %goal.name, created, "a learned pillar was accepted");
+            outcome.reply
+        }
+        Err(error) => {
+            tracing::warn!(goal = %goal.name, error = %error_chain(&error), "failed to create a learned goal");
+            format!("{} I couldn't create the Goal `{}` just now, so please add it yourself.", outcome.reply, goal.name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wellbeing_assistant::goals::pillars::default_goal;
+    use wellbeing_crds::manifest::{Resource, parse_documents};
+
+    fn msg(kind: SendKind, blocks: Value) -> OutgoingMessage {
+        OutgoingMessage {
+            user_id: "slack:T1:U1".into(),
+            kind,
+            goal: "meals".into(),
+            slot: "2026-05-08T13:00".into(),
+            text: "Time to eat".into(),
+            blocks,
+        }
+    }
+
+    #[test]
+    fn keys_round_trip_and_rebuild_the_same_buttons_as_the_slack_message() {
+        let reminder = msg(SendKind::Reminder, actions::goal_blocks("Time to eat", "meals", "2026-05-08T13:00"));
+        let key = parse_key(&message_key(&reminder)).unwrap();
+        assert_eq!(key.value, "meals|2026-05-08T13:00");
+        assert_eq!(buttons_for(&key), buttons_from_blocks(&reminder.blocks));
+        let ids: Vec<String> = buttons_for(&key).into_iter().map(|b| b.action_id).collect();
+        assert_eq!(ids, [actions::GOAL_DONE, actions::GOAL_SNOOZE, actions::GOAL_SKIP]);
+
+        let pillar = msg(SendKind::Pillar, actions::pillar_blocks("Track sleep?", 42));
+        let key = parse_key(&message_key(&pillar)).unwrap();
+        let buttons = buttons_for(&key);
+        assert_eq!(buttons.len(), 3);
+        assert!(buttons.iter().all(|b| b.value == "42"));
+        assert_eq!(buttons[2].style.as_deref(), Some("danger"));
+
+        let insight = msg(SendKind::Insight, json!([]));
+        assert!(buttons_for(&parse_key(&message_key(&insight)).unwrap()).is_empty());
+        // Odd text in a goal or slot cannot break the key apart.
+        let odd = OutgoingMessage { goal: "a\",\"b|c".into(), slot: "x]".into(), ..insight };
+        assert_eq!(parse_key(&message_key(&odd)).unwrap().goal, "a\",\"b|c");
+        assert_eq!(parse_key("proactive:[1,2]"), None);
+        assert_eq!(parse_key("local:abc"), None);
+    }
+
+    #[test]
+    fn users_are_routed_by_their_key() {
+        assert_eq!(channel_of("local:me"), UserChannel::Local);
+        assert_eq!(channel_of("slack:T1:U1"), UserChannel::Slack("U1".into()));
+        assert_eq!(channel_of("slack:T1:"), UserChannel::Other);
+        assert_eq!(channel_of("sms:+4912345"), UserChannel::Other);
+    }
+
+    #[test]
+    fn a_message_is_stored_on_the_page_once() {
+        let store = wellbeing_assistant::Store::in_memory().unwrap();
+        let m = OutgoingMessage { user_id: "local:me".into(), ..msg(SendKind::Insight, json!([])) };
+        let conn = store.conn();
+        let now = Utc::now();
+        assert!(store_on_page(&conn, &m, "coach", "1-abc", now).unwrap().is_some());
+        assert_eq!(store_on_page(&conn, &m, "coach", "1-abc", now).unwrap(), None);
+        let kind: String = conn.query_row("SELECT kind FROM interactions", [], |r| r.get(0)).unwrap();
+        assert_eq!(kind, "insight");
+    }
+
+    struct Failing;
+
+    #[async_trait]
+    impl LearnedGoals for Failing {
+        async fn create(&self, _: &NewGoal) -> Result<bool, LearnedGoalError> {
+            Err(LearnedGoalError::Manifest(ManifestWriteError::Write {
+                path: "/nowhere".into(),
+                source: std::io::Error::other("read-only"),
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn yes_writes_a_manifest_that_parses_and_a_failure_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = ActionOutcome {
+            reply: "Great.".into(),
+            create_goal: Some(NewGoal { name: "learned-sleep".into(), spec: default_goal("sleep") }),
+        };
+        let files = ManifestGoals { dir: dir.path().to_path_buf() };
+        assert_eq!(finish_action(Some(&files), outcome.clone()).await, "Great.");
+        let text = std::fs::read_to_string(dir.path().join("learned-sleep.yaml")).unwrap();
+        let parsed: Vec<_> = parse_documents(&text).into_iter().collect::<Result<_, _>>().unwrap();
+        assert!(matches!(&parsed[..], [Resource::Goal(g)] if g.metadata.name.as_deref() == Some("learned-sleep")));
+        // A second "Yes" (another question, same pillar) leaves the user's edits alone.
+        assert!(!files.create(outcome.create_goal.as_ref().unwrap()).await.unwrap());
+
+        let told = finish_action(Some(&Failing), outcome.clone()).await;
+        assert!(told.contains("couldn't create the Goal `learned-sleep`"), "{told}");
+        assert!(finish_action(None, outcome).await.contains("add `learned-sleep` yourself"));
+    }
+}
