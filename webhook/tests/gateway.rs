@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::{Value, json};
 use wellbeing_assistant::Store;
+use wellbeing_assistant::engine::{Assistant, AssistantConfig};
 use wellbeing_assistant::llm::{LlmClient, LlmConfig};
 use wellbeing_assistant::persona::{PersonaRegistry, default_persona};
 use wellbeing_assistant::plugin_gateway::{Budgets, LocalPluginTokens};
@@ -87,14 +88,9 @@ async fn setup(budgets: Budgets, no_usage: bool, persona_models: Option<(&str, &
     let personas = PersonaRegistry::new(default_persona("UTC"));
     personas.replace_all(vec![persona]);
 
-    let gw = Gateway {
-        tokens: tokens.clone() as Arc<dyn PluginTokens>,
-        llm: Some(llm),
-        personas,
-        store: store.clone(),
-        config: GatewayConfig { budgets },
-        clock: wellbeing_webhook::app::system_clock(),
-    };
+    // Built the way `wellbeing webhook` and `wellbeing up` build it: over the engine.
+    let engine = Assistant::new(store.clone(), personas, Some(llm), AssistantConfig::default());
+    let gw = Gateway::for_engine(&engine, tokens.clone() as Arc<dyn PluginTokens>, GatewayConfig { budgets });
     let addr = serve(gateway::router(Arc::new(gw))).await;
     Setup { addr, upstream, store, token, _dir: dir }
 }
