@@ -256,13 +256,38 @@ pub struct BadRequest {
     pub message: String,
 }
 
+/// Which request field carries the completion cap upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapField {
+    /// `max_tokens`: what vLLM, Ollama and llama.cpp's server understand.
+    MaxTokens,
+    /// `max_completion_tokens`: OpenAI's, whose reasoning models refuse `max_tokens`.
+    MaxCompletionTokens,
+}
+
+impl CapField {
+    /// The field for an upstream base URL: OpenAI's own API gets `max_completion_tokens`.
+    pub fn for_base_url(base_url: &str) -> CapField {
+        let host = base_url.split("://").nth(1).unwrap_or(base_url).split(['/', ':']).next().unwrap_or_default();
+        if host.eq_ignore_ascii_case("api.openai.com") { CapField::MaxCompletionTokens } else { CapField::MaxTokens }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            CapField::MaxTokens => "max_tokens",
+            CapField::MaxCompletionTokens => "max_completion_tokens",
+        }
+    }
+}
+
 /// Parse a plugin's body and rewrite it for the upstream: the task class read, streaming refused,
 /// caller metadata dropped (it is ours, and OpenAI refuses `metadata` without `store`), the model
-/// chosen, the completion capped to `max_completion`.
+/// chosen, the completion capped to `max_completion` in the upstream's `field`.
 pub fn prepare(
     body: &[u8],
     choose: impl Fn(TaskClass) -> String,
     max_completion: impl Fn(Option<u32>) -> u32,
+    field: CapField,
 ) -> Result<Prepared, BadRequest> {
     let bad = |code, message: String| BadRequest { code, message };
     let mut value: Value =
@@ -284,12 +309,13 @@ pub fn prepare(
         object.remove(key);
     }
     object.insert("model".into(), Value::String(choose(task)));
-    let asked = |key: &str| object.get(key).and_then(Value::as_u64).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-    // Cap the field the plugin used; `max_tokens` otherwise, which every OpenAI-compatible server
-    // (vLLM, Ollama, llama.cpp) understands.
-    let key = if object.contains_key("max_completion_tokens") { "max_completion_tokens" } else { "max_tokens" };
-    let capped = max_completion(asked(key));
-    object.insert(key.into(), Value::from(capped));
+    // Whatever the plugin asked for, in either field, becomes one cap in the upstream's field.
+    let asked = ["max_tokens", "max_completion_tokens"]
+        .into_iter()
+        .filter_map(|key| object.remove(key))
+        .filter_map(|v| v.as_u64().map(|n| u32::try_from(n).unwrap_or(u32::MAX)))
+        .min();
+    object.insert(field.key().into(), Value::from(max_completion(asked)));
     let prompt_chars = object
         .get("messages")
         .and_then(Value::as_array)
@@ -425,11 +451,13 @@ async fn chat_completions(
     };
 
     let default_model = gw.llm.as_ref().map(|l| l.model().to_string()).unwrap_or_default();
+    let field = gw.llm.as_ref().map_or(CapField::MaxTokens, |l| CapField::for_base_url(&l.config().base_url));
     let prefs = active.spec().models.clone();
     let prepared = match prepare(
         &body,
         |task| usage::choose_model(task, &prefs, &default_model),
         |asked| usage::cap_completion(asked, remaining),
+        field,
     ) {
         Ok(p) => p,
         Err(bad) => {
@@ -542,7 +570,7 @@ mod tests {
     fn prepare_rewrites_the_plugin_body_for_the_upstream() {
         let body = br#"{"model": "task:summary", "messages": [{"role": "user", "content": "sum up my week"}],
             "metadata": {"task": "summary", "plugin": "weekly"}, "max_tokens": 900, "store": true}"#;
-        let p = prepare(body, choose, |asked| asked.unwrap_or(5000).min(300)).unwrap();
+        let p = prepare(body, choose, |asked| asked.unwrap_or(5000).min(300), CapField::MaxTokens).unwrap();
         assert_eq!(p.task, TaskClass::Summary);
         assert_eq!(p.request.model, "model-for-summary");
         let sent = serde_json::to_value(&p.request).unwrap();
@@ -554,26 +582,45 @@ mod tests {
 
         let body =
             br#"{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 10}"#;
-        let p = prepare(body, choose, |asked| asked.unwrap_or(99)).unwrap();
+        let p = prepare(body, choose, |asked| asked.unwrap_or(99), CapField::MaxTokens).unwrap();
         assert_eq!(p.task, TaskClass::Chat, "a real model name never picks the model");
         assert_eq!(p.request.model, "model-for-chat");
-        assert_eq!(p.request.max_completion_tokens, Some(10));
+        let sent = serde_json::to_value(&p.request).unwrap();
+        assert_eq!(sent["max_tokens"], 10, "moved to the field the upstream understands");
+        assert!(sent.get("max_completion_tokens").is_none());
+
+        // OpenAI gets max_completion_tokens (its reasoning models refuse max_tokens).
+        let body = br#"{"model": "task:chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 40}"#;
+        let p = prepare(body, choose, |asked| asked.unwrap_or(99), CapField::MaxCompletionTokens).unwrap();
+        assert_eq!(p.request.max_completion_tokens, Some(40));
         assert!(serde_json::to_value(&p.request).unwrap().get("max_tokens").is_none());
+        let p = prepare(&body[..], choose, |asked| asked.map_or(7, |a| a.min(7)), CapField::MaxCompletionTokens);
+        assert_eq!(p.unwrap().request.max_completion_tokens, Some(7), "capped to the budget");
+        assert_eq!(CapField::for_base_url("https://api.openai.com/v1"), CapField::MaxCompletionTokens);
+        assert_eq!(CapField::for_base_url("http://127.0.0.1:11434/v1"), CapField::MaxTokens);
+        assert_eq!(CapField::for_base_url("https://gw.example/openai/v1"), CapField::MaxTokens);
     }
 
     #[test]
     fn prepare_refuses_streaming_unknown_tasks_and_non_requests() {
         let stream = br#"{"model": "task:chat", "stream": true, "messages": [{"role": "user", "content": "x"}]}"#;
-        let err = prepare(stream, choose, |_| 1).unwrap_err();
+        let err = prepare(stream, choose, |_| 1, CapField::MaxTokens).unwrap_err();
         assert_eq!(err.code, "stream_unsupported");
         assert!(err.message.contains("streaming is not supported"), "{}", err.message);
-        let err = prepare(br#"{"model": "task:poems", "messages": []}"#, choose, |_| 1).unwrap_err();
+        let err =
+            prepare(br#"{"model": "task:poems", "messages": []}"#, choose, |_| 1, CapField::MaxTokens).unwrap_err();
         assert_eq!(err.code, "invalid_task");
         assert!(err.message.contains("poems"));
-        assert_eq!(prepare(b"not json", choose, |_| 1).unwrap_err().code, "invalid_json");
-        assert_eq!(prepare(b"[1]", choose, |_| 1).unwrap_err().code, "invalid_json");
-        assert_eq!(prepare(br#"{"model": "task:chat"}"#, choose, |_| 1).unwrap_err().code, "invalid_request");
-        assert_eq!(prepare(br#"{"messages": []}"#, choose, |_| 1).unwrap_err().code, "invalid_request");
+        assert_eq!(prepare(b"not json", choose, |_| 1, CapField::MaxTokens).unwrap_err().code, "invalid_json");
+        assert_eq!(prepare(b"[1]", choose, |_| 1, CapField::MaxTokens).unwrap_err().code, "invalid_json");
+        assert_eq!(
+            prepare(br#"{"model": "task:chat"}"#, choose, |_| 1, CapField::MaxTokens).unwrap_err().code,
+            "invalid_request"
+        );
+        assert_eq!(
+            prepare(br#"{"messages": []}"#, choose, |_| 1, CapField::MaxTokens).unwrap_err().code,
+            "invalid_request"
+        );
     }
 
     #[test]
