@@ -38,6 +38,8 @@ enum Command {
     Plugin(commands::plugin::Args),
     /// Weekly insight: counts, trends, goal progress, patterns and things to try.
     Insights(commands::insights::Args),
+    /// The dashboard: `dashboard token` prints the token that opens /dashboard.
+    Dashboard(commands::dashboard::Args),
     /// Turn a message into a check-in and print it as JSON (LLM when configured, else offline).
     Extract(commands::extract::Args),
 }
@@ -60,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Forget(args) => commands::forget::run(args),
         Command::Plugin(args) => commands::plugin::run(args),
         Command::Insights(args) => commands::insights::run(args),
+        Command::Dashboard(args) => commands::dashboard::run(args),
         Command::Extract(args) => commands::extract::run(args),
     };
     // One line, the cause chain joined by ": ", so a bad input reads as one clear sentence.

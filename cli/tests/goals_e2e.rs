@@ -148,6 +148,9 @@ fn a_reminder_arrives_on_the_page_and_its_done_button_counts_the_meal() {
     });
     let reminder = page["messages"].as_array().unwrap().iter().find(|m| m["kind"] == "reminder").unwrap().clone();
     assert!(reminder.get("actions").is_none(), "{reminder}");
+    // `wellbeing dashboard token` prints the same token (how it is read in a shell-less image).
+    let printed = support::run(support::wellbeing(&data).args(["dashboard", "token"]));
+    assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), dashboard_token.trim());
     // The dashboard names the missing secret (never a value).
     assert!(html.contains("id=\"missing-secrets\"") && html.contains("openweather-api-key"), "{html}");
 
@@ -162,4 +165,48 @@ fn a_reminder_arrives_on_the_page_and_its_done_button_counts_the_meal() {
 fn up_url(stdout: &str) -> String {
     let line = stdout.lines().find(|l| l.trim_start().starts_with("Local page:")).unwrap();
     line.split_whitespace().last().unwrap().trim_end_matches('/').to_string()
+}
+
+#[test]
+fn insights_weekly_prints_without_recording_so_sundays_message_still_goes_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, folder) = (tmp.path().join("data"), tmp.path().join("manifests"));
+    manifests(&folder);
+    seed_user(&data);
+    {
+        let store = wellbeing_assistant::Store::open_in(&data).unwrap();
+        let today = chrono::Utc::now().date_naive();
+        store
+            .conn()
+            .execute(
+                "INSERT INTO checkins (user_id, created_at, local_date, data, extractor, persona_name, persona_version)
+                 VALUES ('local:me', ?1, ?2, '{\"valence\":\"positive\",\"exercise\":\"done\"}', 'offline', 'coach', 'v')",
+                [chrono::Utc::now().to_rfc3339(), today.to_string()],
+            )
+            .unwrap();
+    }
+    let print = || support::run(support::wellbeing(&data).args(["insights", "weekly", "--manifests"]).arg(&folder));
+    let out = print();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Your week,"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not sent yet"));
+    assert_eq!(count(&data, "SELECT COUNT(*) FROM insights"), 0, "printing is not sending");
+
+    // Once Sunday's is recorded (as sent), that text is what is shown.
+    let week_start = {
+        let today = chrono::Utc::now().date_naive();
+        today - chrono::Duration::days(chrono::Datelike::weekday(&today).num_days_from_monday() as i64)
+    };
+    let store = wellbeing_assistant::Store::open_in(&data).unwrap();
+    store
+        .conn()
+        .execute(
+            "INSERT INTO insights (user_id, week_start, created_at, facts, text, phrased_by)
+             VALUES ('local:me', ?1, '2026-01-01T18:00:00Z', '{}', 'The text as sent.', 'template')",
+            [week_start.to_string()],
+        )
+        .unwrap();
+    drop(store);
+    let out = print();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "The text as sent.");
 }

@@ -1,6 +1,9 @@
-//! `wellbeing insights weekly`: compute this week's insight from the database, record it (once per
-//! week) and print it. The persona's time zone and voice and the goals come from the manifests
-//! folder; the LLM rephrases it when `WELLBEING_LLM_*` is configured, with every number checked.
+//! `wellbeing insights weekly`: print this week's insight: the one sent on Sunday evening when it
+//! was, else computed from the database now. It records nothing: the insight is recorded when it
+//! is sent (by `wellbeing up`'s scheduler or the assistant service's goals loop), once a week, so
+//! printing it midweek must not count as sending it. The persona's time zone and voice and the
+//! goals come from the manifests folder; the LLM rephrases it when `WELLBEING_LLM_*` is
+//! configured, with every number checked.
 
 use std::path::PathBuf;
 
@@ -63,19 +66,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .context("failed to read the users")?
             .unwrap_or_else(|| embedded::LOCAL_USER.to_string()),
     };
+    let facts = insights::compute(&store, &user, &persona, &set.goals, Utc::now())
+        .context("failed to compute the weekly insight")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&facts)?);
+        return Ok(());
+    }
+    let sent = insights::recent(&store, &user, 1)
+        .context("failed to read the sent insights")?
+        .into_iter()
+        .find(|i| i.week_start == facts.week_start);
+    if let Some(sent) = sent {
+        println!("{}", sent.text);
+        eprintln!("(sent {}; showing the text as sent)", sent.created_at.format("%Y-%m-%d %H:%M UTC"));
+        return Ok(());
+    }
     let llm = embedded::llm_client(None, None)?;
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("failed to start the runtime")?;
-    let (insight, new) = runtime
-        .block_on(insights::weekly(&store, &user, &persona, &set.goals, llm.as_ref(), Utc::now()))
-        .context("failed to compute the weekly insight")?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&insight.facts)?);
-    } else {
-        println!("{}", insight.text);
-        if !new {
-            eprintln!("(this week's insight was already recorded; showing the stored text)");
-        }
-    }
+    let (text, _) = runtime.block_on(insights::phrase(llm.as_ref(), &persona, &facts));
+    println!("{text}");
+    eprintln!("(not sent yet: this week's insight goes out on Sunday evening)");
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod checkins;
 pub mod crdgen;
+pub mod dashboard;
 pub mod export;
 pub mod extract;
 pub mod forget;
