@@ -482,12 +482,10 @@ pub async fn generate(llm: &LlmClient, need: &Need, options: &GenerateOptions) -
     let mut rejections: Vec<Rejection> = Vec::new();
     let attempts = options.max_attempts.max(1);
     for attempt in 1..=attempts {
-        let request = ChatRequest {
-            model: Some(options.model.clone()),
-            messages: messages.clone(),
-            temperature: Some(0.2),
-            ..Default::default()
-        };
+        // No temperature: OpenAI's reasoning models (a likely `models.code`) refuse anything but
+        // their default.
+        let request =
+            ChatRequest { model: Some(options.model.clone()), messages: messages.clone(), ..Default::default() };
         let reply = llm.chat(request).await.map_err(GenError::Llm)?;
         let text = reply.text().unwrap_or_default().to_string();
         let verdict = match extract_code(&text) {
