@@ -8,6 +8,7 @@
 //! data and the clock, and every send is recorded before delivery, so a restart neither repeats
 //! nor (past the grace period) delays a message.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -137,6 +138,9 @@ pub struct GoalsLoop {
     pub known: SharedKnown,
     pub clock: Clock,
     pub poll_every: Duration,
+    /// False until the persona watch has listed the cluster's Personas: the loop waits for it, so
+    /// nothing is decided (or written to `Goal.status`) in the built-in persona's zone by mistake.
+    pub personas_synced: Arc<AtomicBool>,
 }
 
 impl GoalsLoop {
@@ -265,6 +269,12 @@ impl GoalsLoop {
         let mut seen: Option<Fingerprint> = None;
         loop {
             let now = (self.clock)();
+            if !self.personas_synced.load(Ordering::Relaxed) {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(self.poll_every) => continue,
+                }
+            }
             if now >= next_tick {
                 self.tick(now).await;
                 seen = self.fingerprint().await;

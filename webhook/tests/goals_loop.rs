@@ -168,6 +168,7 @@ fn goals_loop(dir: &std::path::Path, slack: &FakeSlack, client: kube::Client, cl
         known: Arc::new(RwLock::new(Known::default())),
         clock: Arc::new(move || clock),
         poll_every: Duration::from_millis(20),
+        personas_synced: Arc::new(AtomicBool::new(true)),
     }
 }
 
@@ -223,8 +224,14 @@ async fn a_done_between_ticks_is_applied_within_a_poll_and_the_loop_stops_on_can
     let now = t("2026-05-08T13:30:00Z");
     let lp = goals_loop(dir.path(), &slack, client, now);
     let store = lp.engine.store().clone();
+    let synced = lp.personas_synced.clone();
+    synced.store(false, std::sync::atomic::Ordering::Relaxed);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(lp.run(cancel.clone()));
+    // Until the persona watch has synced, the loop decides and writes nothing.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(api.seen.lock().unwrap().is_empty(), "the loop ran before the personas were known");
+    synced.store(true, std::sync::atomic::Ordering::Relaxed);
 
     let deadline = tokio::time::Instant::now() + WAIT;
     while api.seen(Method::PATCH, "/status").is_empty() {

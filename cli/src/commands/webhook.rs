@@ -211,6 +211,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         known,
         clock: system_clock(),
         poll_every: POLL_EVERY,
+        personas_synced: running.state.personas_synced.clone(),
     };
     let loop_stop = running.stop_token();
     let goals_task = tokio::spawn(goals_loop.run(loop_stop.clone()).instrument(tracing::info_span!("goals_loop")));
