@@ -36,6 +36,10 @@ enum Command {
     Forget(commands::forget::Args),
     /// Plugins: generate (from a goal or a need), approve, list, rollback.
     Plugin(commands::plugin::Args),
+    /// Run the assistant service: Slack endpoints, inbox worker, internal API (in the cluster).
+    Webhook(commands::webhook::Args),
+    /// Check-ins: `checkin trigger` asks the assistant to send one now (run by CronJobs).
+    Checkin(commands::checkin::Args),
     /// Weekly insight: counts, trends, goal progress, patterns and things to try.
     Insights(commands::insights::Args),
     /// The dashboard: `dashboard token` prints the token that opens /dashboard.
@@ -62,6 +66,8 @@ fn main() -> std::process::ExitCode {
         Command::Forget(args) => commands::forget::run(args),
         Command::Plugin(args) => commands::plugin::run(args),
         Command::Insights(args) => commands::insights::run(args),
+        Command::Webhook(args) => commands::webhook::run(args),
+        Command::Checkin(args) => commands::checkin::run(args),
         Command::Dashboard(args) => commands::dashboard::run(args),
         Command::Extract(args) => commands::extract::run(args),
     };

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod chat;
+pub mod checkin;
 pub mod checkins;
 pub mod crdgen;
 pub mod dashboard;
@@ -12,3 +13,4 @@ pub mod operator;
 pub mod plugin;
 pub mod secrets;
 pub mod up;
+pub mod webhook;
