@@ -14,3 +14,4 @@ pub mod plugin;
 pub mod secrets;
 pub mod up;
 pub mod webhook;
+pub mod webhook_plugins;

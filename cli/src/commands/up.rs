@@ -59,6 +59,8 @@ pub struct Args {
     /// Model name at that endpoint [default: gpt-4o-mini].
     #[arg(long, env = "WELLBEING_LLM_MODEL", value_name = "NAME")]
     llm_model: Option<String>,
+    #[command(flatten)]
+    plugins: embedded::plugins::PluginArgs,
 }
 
 /// How long shutdown waits for messages in flight before giving up on them. An LLM call has a
@@ -114,7 +116,27 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
     let personas = embedded::persona_registry();
     personas.replace_all(manifest_rx.borrow().personas.clone());
-    let assistant = embedded::assistant(store.clone(), personas.clone(), llm);
+    // Each local plugin's LLM gateway token is kept in the data dir's plugin-tokens.json: the
+    // plugins' children get theirs at spawn, the gateway (below) checks them.
+    let plugin_tokens = Arc::new(
+        wellbeing_assistant::plugin_gateway::LocalPluginTokens::open(&data_dir)
+            .context("failed to read the plugin tokens")?,
+    );
+    // The folder's approved plugins run as local children of the plugin host, connected in the
+    // background so start-up does not wait for them.
+    let plugin_runtime = wellbeing_assistant::plugins::LocalRuntime {
+        python: args.plugins.python.clone(),
+        plugins_dir: args.plugins.resolve_dir(manifests_dir.as_deref()),
+    };
+    let plugins = embedded::plugins::LocalPlugins::start(
+        plugin_runtime,
+        manifest_rx.clone(),
+        &store,
+        plugin_tokens.clone(),
+        page_url(listen),
+        cancel.clone(),
+    );
+    let assistant = embedded::assistant(store.clone(), personas.clone(), llm).with_plugins(plugins.pool.clone());
 
     // Personas follow the folder.
     let mut persona_rx = manifest_rx.clone();
@@ -166,12 +188,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     });
     let local_routes =
         wellbeing_webhook::local::router(local).merge(actions).merge(wellbeing_webhook::dashboard::router(dashboard));
-    // The plugins' LLM gateway (/internal/llm/v1) on this address; each local plugin's token is
-    // kept in the data dir's plugin-tokens.json.
-    let plugin_tokens = Arc::new(
-        wellbeing_assistant::plugin_gateway::LocalPluginTokens::open(&data_dir)
-            .context("failed to read the plugin tokens")?,
-    );
+    // The plugins' LLM gateway (/internal/llm/v1) on this address.
     let local_routes = local_routes.merge(
         wellbeing_webhook::gateway::routes_for(&assistant, plugin_tokens)
             .context("failed to read the LLM gateway settings")?,
@@ -262,6 +279,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
         warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "messages still in flight at shutdown were abandoned");
     }
+    // Plugin children stop once no message can call them any more.
+    plugins.stop().await;
     drop(watcher);
     drop(assistant);
     drop(personas);

@@ -86,6 +86,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("failed to create the data dir {}", args.data_dir.display()))?;
     let store = Store::open_in(&args.data_dir).context("failed to open the database")?;
+    // Plugins: in the cluster, the namespace's Ready Plugins at their endpoints (watched below).
+    let plugins = crate::embedded::plugins::pool(&store);
+    let mut plugin_watch = None;
 
     let registry = PersonaRegistry::new(default_persona(&args.time_zone));
     let synced = Arc::new(AtomicBool::new(true));
@@ -118,6 +121,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             synced.clone(),
             stop.child_token(),
         )));
+        plugin_watch = Some(tokio::spawn(super::webhook_plugins::watch(
+            client.clone(),
+            ns.clone(),
+            plugins.clone(),
+            stop.child_token(),
+        )));
         reviewer = Some(Arc::new(KubeTokenReviewer::new(client.clone())));
         kube_client = Some((client, ns));
     }
@@ -145,7 +154,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tracing::warn!("internal API closed: set WELLBEING_INTERNAL_TOKEN or run in a cluster (TokenReview)");
     }
 
-    let engine = Assistant::new(store, registry.clone(), llm, AssistantConfig::default());
+    let engine = Assistant::new(store, registry.clone(), llm, AssistantConfig::default()).with_plugins(plugins.clone());
 
     // The dashboard, behind the token in the data dir, on the internal listener when there is one
     // (the chart exposes it to nobody: `kubectl port-forward`, or an Ingress of your own).
@@ -230,6 +239,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let _ = goals_task.await;
     stop.cancel();
     if let Some(watch) = watch {
+        let _ = watch.await;
+    }
+    if let Some(watch) = plugin_watch {
         let _ = watch.await;
     }
     result.context("the assistant service failed")

@@ -6,6 +6,7 @@ pub mod client;
 pub mod instance;
 pub mod jobs;
 pub mod manifests;
+pub mod plugins;
 pub mod scheduler;
 
 use std::path::{Path, PathBuf};
