@@ -15,3 +15,10 @@ CREATE TABLE deliveries (
     PRIMARY KEY (key, seq)
 );
 CREATE INDEX deliveries_user ON deliveries (user_id);
+
+-- The worker reads the inbox queue in id order; this index holds only the pending rows, so the
+-- read costs the same however many processed rows the table keeps. It replaces inbox_pending
+-- (status, user_id, id): every event inserted a key at a random place in that one, which under
+-- load made each group commit write a page per row (measured: ~8 KB of WAL per 700-byte event).
+CREATE INDEX inbox_queue ON inbox (id) WHERE status = 'pending';
+DROP INDEX inbox_pending;

@@ -36,6 +36,7 @@ pub struct Metrics {
     pub events: Family<EventLabels, Counter>,
     pub inbox_depth: Gauge,
     pub inbox_commit_batch: Histogram,
+    pub inbox_commit_seconds: Histogram,
     pub processing_seconds: Family<OutcomeLabels, Histogram>,
     pub slack_api_errors: Family<SlackErrorLabels, Counter>,
 }
@@ -66,6 +67,14 @@ impl Metrics {
         // 1 to 4096 rows: a quiet server commits single rows, a loaded one thousands at a time.
         let inbox_commit_batch = Histogram::new(exponential_buckets(1.0, 4.0, 7));
         registry.register("inbox_commit_batch_rows", "Rows per inbox group commit", inbox_commit_batch.clone());
+        // 0.25 ms to ~4 s: an fsync on an idle SSD is a millisecond or two; a busy disk can stall
+        // one for seconds, and this is where that shows.
+        let inbox_commit_seconds = Histogram::new(exponential_buckets(0.00025, 2.0, 15));
+        registry.register(
+            "inbox_commit_seconds",
+            "Time of one inbox group commit (inserts and fsync)",
+            inbox_commit_seconds.clone(),
+        );
         // 5 ms to ~80 s: offline extraction is milliseconds, an LLM with retries tens of seconds.
         let processing_seconds = Family::<OutcomeLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.005, 2.0, 15))
@@ -86,6 +95,7 @@ impl Metrics {
             events,
             inbox_depth,
             inbox_commit_batch,
+            inbox_commit_seconds,
             processing_seconds,
             slack_api_errors,
         }

@@ -187,6 +187,11 @@ pub async fn start(
 }
 
 async fn serve(listener: TcpListener, router: Router, stop: CancellationToken) -> Result<(), ServerError> {
+    use axum::serve::ListenerExt;
+    // Answers are one small write each: send them at once rather than let Nagle hold them.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await

@@ -23,6 +23,9 @@ use crate::slack::client::{PostMessage, SlackClient, SlackError};
 use crate::slack::commands::ephemeral;
 use crate::slack::events::InboxMessage;
 
+/// How often processed rows past their keep time are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     /// Users processed at the same time. Each holds an engine call (maybe an LLM request) and a
@@ -151,24 +154,39 @@ impl Worker {
         let mut tasks: JoinSet<()> = JoinSet::new();
         let mut running: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut busy: HashSet<String> = HashSet::new();
+        // Counting the queue is a scan of the pending rows: once a second is plenty for a gauge.
+        let mut depth_at: Option<Instant> = None;
+        let mut pruned_at: Option<Instant> = None;
         tracing::info!(concurrency = self.options.concurrency, "inbox worker started");
         loop {
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(Instant::now());
+                match self.db(|conn| inbox::prune(conn, Utc::now())).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, "pruned processed inbox rows"),
+                    Err(error) => tracing::warn!(error = %error, "failed to prune the inbox"),
+                }
+            }
             let mut wait = self.options.poll;
             let free = self.options.concurrency.saturating_sub(tasks.len());
             if free > 0 {
                 let busy_list: Vec<String> = busy.iter().cloned().collect();
                 let now = Utc::now();
+                let count_depth = depth_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
                 let looked = self
                     .db(move |conn| {
                         let rows = inbox::due_heads(conn, &rfc3339(now), &busy_list, free)?;
-                        let depth = inbox::pending_count(conn)?;
+                        let depth = if count_depth { Some(inbox::pending_count(conn)?) } else { None };
                         let next = inbox::next_due(conn)?;
                         Ok((rows, depth, next))
                     })
                     .await;
                 match looked {
                     Ok((rows, depth, next)) => {
-                        self.metrics.inbox_depth.set(depth);
+                        if let Some(depth) = depth {
+                            self.metrics.inbox_depth.set(depth);
+                            depth_at = Some(Instant::now());
+                        }
                         if let Some(next) = next.and_then(|n| DateTime::parse_from_rfc3339(&n).ok()) {
                             let until = (next.with_timezone(&Utc) - now).to_std().unwrap_or_default();
                             wait = wait.min(until.max(Duration::from_millis(50)));
