@@ -45,6 +45,41 @@ struct Args {
     /// Worker threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Also serve a minimal fake Slack Web API here (for a webhook run with its worker on and
+    /// `SLACK_API_BASE_URL=http://ADDR/api`); reports how many replies were posted.
+    #[arg(long, value_name = "ADDR:PORT")]
+    fake_slack: Option<std::net::SocketAddr>,
+}
+
+/// Answers the Web API methods the worker calls with `ok: true`; counts posted messages.
+async fn fake_slack(
+    addr: std::net::SocketAddr,
+    posted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<(), Error> {
+    use axum::extract::{Path, State};
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let router = axum::Router::new()
+        .route(
+            "/api/{method}",
+            axum::routing::post(
+                |State(posted): State<std::sync::Arc<std::sync::atomic::AtomicU64>>, Path(method): Path<String>| async move {
+                    let n = posted.fetch_add(u64::from(method == "chat.postMessage"), std::sync::atomic::Ordering::Relaxed);
+                    // conversations.open names the channel as an object, chat.postMessage as an id.
+                    let channel = if method == "conversations.open" {
+                        serde_json::json!({"id": "DLOAD"})
+                    } else {
+                        serde_json::json!("DLOAD")
+                    };
+                    axum::Json(serde_json::json!({
+                        "ok": true, "user_id": "UBOTLOAD", "team_id": "TLOAD",
+                        "channel": channel, "ts": format!("1800000000.{n:06}"), "messages": []
+                    }))
+                },
+            ),
+        )
+        .with_state(posted);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(())
 }
 
 struct ConnectionResult {
@@ -53,16 +88,22 @@ struct ConnectionResult {
     failures: u64,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> Result<(), Error> {
     let args = Args::parse();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads.max(1)).enable_all().build()?;
     runtime.block_on(run(args))
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn run(args: Args) -> Result<(), Error> {
     let authority = args.url.trim_start_matches("http://").trim_end_matches('/').to_string();
     let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+    let posted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    if let Some(addr) = args.fake_slack {
+        fake_slack(addr, posted.clone()).await?;
+    }
     let secret = SigningSecret::new(args.secret.clone());
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
@@ -103,6 +144,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         pct(0.999),
         latencies.last().copied().unwrap_or(0) as f64 / 1000.0
     );
+    if args.fake_slack.is_some() {
+        println!(
+            "fake Slack: {} replies posted by the worker so far",
+            posted.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     if let Some(dir) = &args.data_dir {
         let path = dir.join(wellbeing_assistant::store::DB_FILE);
         let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -135,7 +182,7 @@ async fn connection(
     secret: &SigningSecret,
     users: usize,
     deadline: Instant,
-) -> Result<ConnectionResult, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<ConnectionResult, Error> {
     let stream = tokio::net::TcpStream::connect(authority).await?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
