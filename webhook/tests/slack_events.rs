@@ -358,3 +358,30 @@ async fn a_broken_llm_still_produces_a_reply() {
         service.shutdown().await.unwrap();
     }
 }
+
+/// A graceful stop answers every request that was accepted, keeps every acknowledged event, and
+/// leaves the database folded into one file (the WAL checkpointed and truncated).
+#[tokio::test]
+async fn shutdown_keeps_every_acknowledged_event_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    let service = start_service(dir.path(), &slack, Options { worker: None, ..Options::default() }).await;
+    let mut sends = Vec::new();
+    for i in 0..50 {
+        let addr = service.addr;
+        sends.push(tokio::spawn(async move {
+            post_event(addr, &dm_event(&format!("EvStop{i}"), "U1", "fine", "1700000000.000100")).await.status()
+        }));
+    }
+    for s in sends {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    let addr = service.addr;
+    service.shutdown().await.unwrap();
+    // Checked before anything opens the database again.
+    let wal = dir.path().join("wellbeing.db-wal");
+    assert!(!wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0, "WAL left behind");
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM inbox WHERE event_id LIKE 'EvStop%'"), 50);
+    // Nothing listens any more.
+    assert!(reqwest::get(format!("http://{addr}/healthz")).await.is_err());
+}
