@@ -133,6 +133,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         manifest_rx.clone(),
         &store,
         plugin_tokens.clone(),
+        Arc::new(LocalStore::new(&data_dir)),
         page_url(listen),
         cancel.clone(),
     );

@@ -14,6 +14,7 @@ use wellbeing_assistant::plugin_gateway::{LocalPluginTokens, StoreInvocationSink
 use wellbeing_assistant::plugins::{LocalRuntime, PluginEndpoint, PluginPool, PluginTransport, PoolConfig};
 use wellbeing_crds::Plugin;
 use wellbeing_crds::plugin::PluginPhase;
+use wellbeing_operator::secret_store::{LocalStore, SecretValue, StoreError};
 
 use super::manifests::ManifestSet;
 
@@ -168,15 +169,15 @@ impl LocalPlugins {
         manifests: watch::Receiver<Arc<ManifestSet>>,
         store: &Store,
         tokens: Arc<LocalPluginTokens>,
+        secrets: Arc<LocalStore>,
         assistant_url: String,
         cancel: CancellationToken,
     ) -> LocalPlugins {
         let pool = pool(store);
-        sync(&pool, &manifests.borrow(), &runtime, &tokens, &assistant_url);
-        let task = tokio::spawn(
-            follow(pool.clone(), manifests, runtime, tokens, assistant_url, cancel)
-                .instrument(info_span!("plugin_sync")),
-        );
+        let env = ChildEnv { tokens, secrets, url: assistant_url };
+        sync(&pool, &manifests.borrow(), &runtime, &env);
+        let task =
+            tokio::spawn(follow(pool.clone(), manifests, runtime, env, cancel).instrument(info_span!("plugin_sync")));
         LocalPlugins { pool, task }
     }
 
@@ -191,10 +192,55 @@ impl LocalPlugins {
     }
 }
 
+/// What a local child gets besides the host's own environment: its gateway token and URL, and
+/// the values of the secrets it declares, read from the local store (the cluster's equivalent is
+/// the operator's `secretKeyRef` env).
+struct ChildEnv {
+    tokens: Arc<LocalPluginTokens>,
+    secrets: Arc<LocalStore>,
+    url: String,
+}
+
+/// The env of a plugin's declared secrets, as the operator sets it in the cluster: the value
+/// under `spec.requiredSecrets[].env`, and `WELLBEING_SECRET_ENV_<NAME>` naming that variable for
+/// the host. A missing secret keeps the plugin from running, like `WaitingForSecrets`.
+pub fn secret_env(
+    plugin: &Plugin,
+    mut value: impl FnMut(&str) -> Result<Option<SecretValue>, StoreError>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env = BTreeMap::new();
+    for secret in &plugin.spec.required_secrets {
+        match value(&secret.name) {
+            Ok(Some(v)) => {
+                env.insert(secret.env.clone(), v.expose().to_string());
+                let key: String = secret
+                    .name
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                    .collect();
+                env.insert(format!("WELLBEING_SECRET_ENV_{key}"), secret.env.clone());
+            }
+            Ok(None) => {
+                return Err(format!(
+                    "waiting for secret {:?} (run `wellbeing secrets resolve --store local`)",
+                    secret.name
+                ));
+            }
+            Err(e) => return Err(format!("failed to read secret {:?} from the local store: {e}", secret.name)),
+        }
+    }
+    Ok(env)
+}
+
 #[instrument(skip_all, fields(plugins = set.plugins.len()))]
-fn sync(pool: &Arc<PluginPool>, set: &ManifestSet, runtime: &LocalRuntime, tokens: &LocalPluginTokens, url: &str) {
+fn sync(pool: &Arc<PluginPool>, set: &ManifestSet, runtime: &LocalRuntime, child: &ChildEnv) {
     let plan = plan(&set.plugins, Some(runtime), &pool.endpoints(), |name| {
-        gateway_env(tokens, name, url).map_err(|e| format!("failed to give it a gateway token: {e}"))
+        let mut env = gateway_env(&child.tokens, name, &child.url)
+            .map_err(|e| format!("failed to give it a gateway token: {e}"))?;
+        if let Some(plugin) = set.plugins.iter().find(|p| p.metadata.name.as_deref() == Some(name)) {
+            env.extend(secret_env(plugin, |id| child.secrets.value(id))?);
+        }
+        Ok(env)
     });
     for (plugin, reason) in &plan.skipped {
         info!(plugin = %plugin, reason = %reason, "plugin not run");
@@ -208,8 +254,7 @@ async fn follow(
     pool: Arc<PluginPool>,
     mut manifests: watch::Receiver<Arc<ManifestSet>>,
     runtime: LocalRuntime,
-    tokens: Arc<LocalPluginTokens>,
-    url: String,
+    env: ChildEnv,
     cancel: CancellationToken,
 ) {
     loop {
@@ -222,9 +267,43 @@ async fn follow(
                     break;
                 }
                 let set = manifests.borrow_and_update().clone();
-                sync(&pool, &set, &runtime, &tokens, &url);
+                sync(&pool, &set, &runtime, &env);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod secret_env_tests {
+    use super::*;
+
+    fn plugin_needing(name: &str, env: &str) -> Plugin {
+        let yaml = format!(
+            "apiVersion: wellbeing.dev/v1alpha1\nkind: Plugin\nmetadata: {{name: weather}}\nspec:\n  description: d\n  source: {{python: {{module: weather/v1.py}}}}\n  requiredSecrets: [{{name: {name}, env: {env}}}]\n"
+        );
+        match wellbeing_crds::manifest::parse_documents(&yaml).remove(0) {
+            Ok(wellbeing_crds::manifest::Resource::Plugin(p)) => p,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn declared_secrets_reach_the_child_as_the_operator_sets_them() {
+        let p = plugin_needing("openweather-api-key", "OPENWEATHER_API_KEY");
+        let env = secret_env(&p, |id| {
+            assert_eq!(id, "openweather-api-key");
+            Ok(Some(SecretValue::new("v4lue")))
+        })
+        .unwrap();
+        assert_eq!(env["OPENWEATHER_API_KEY"], "v4lue");
+        assert_eq!(env["WELLBEING_SECRET_ENV_OPENWEATHER_API_KEY"], "OPENWEATHER_API_KEY");
+    }
+
+    #[test]
+    fn a_missing_secret_keeps_the_plugin_waiting_and_names_it() {
+        let p = plugin_needing("openweather-api-key", "OPENWEATHER_API_KEY");
+        let err = secret_env(&p, |_| Ok(None)).unwrap_err();
+        assert!(err.contains("openweather-api-key") && err.contains("secrets resolve"), "{err}");
     }
 }
 
