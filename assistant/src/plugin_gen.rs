@@ -20,6 +20,7 @@ use wellbeing_crds::manifest::{self, Resource};
 use wellbeing_crds::plugin::{EgressHost, LlmTask, PythonSource, SecretRef, Triggers};
 use wellbeing_crds::{GoalSpec, Plugin, PluginSpec};
 
+use crate::error_chain;
 use crate::llm::{ChatRequest, LlmClient, LlmError, system_message, user_message};
 use crate::plugins::{MemorySink, PluginEndpoint, PluginPool, PluginTransport, PoolConfig, ToolRole};
 
@@ -595,17 +596,6 @@ async fn serve_check(options: &GenerateOptions, id: &str, module: &Path) -> Resu
         return Err("the module serves no tool".into());
     }
     Ok(run)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// The module's `description` as the host serves it, else the first line of its docstring.

@@ -31,14 +31,4 @@ pub use context::Context;
 pub use error::Error;
 pub use run::{LeaderOptions, RunError, RunOptions, Scope, run, run_controllers};
 
-/// An error and its causes on one line, for logs and condition messages.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
+pub use wellbeing_assistant::error_chain;

@@ -336,17 +336,7 @@ where
     }
 }
 
-/// The error and its causes on one line, for logs.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+pub use wellbeing_assistant::error_chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnedGoalError {

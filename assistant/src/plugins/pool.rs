@@ -24,6 +24,7 @@ use tracing::{Instrument, debug, info, info_span, instrument, warn};
 
 use super::tools::{ToolDefinition, ToolRole};
 use super::{PluginEndpoint, PluginTransport};
+use crate::error_chain;
 
 /// Pinned so a newer rmcp default (2026-07-28 has no initialize handshake) cannot silently change
 /// how we talk to servers; 2025-11-25 is the newest revision with the handshake, which the Python
@@ -586,16 +587,4 @@ fn truncate(text: &str) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
-}
-
-/// The error and its sources, "a: b: c", for records and logs.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

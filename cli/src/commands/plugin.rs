@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use wellbeing_assistant::error_chain;
 use wellbeing_assistant::llm::LlmClient;
 use wellbeing_assistant::plugin_gateway::{TaskClass, choose_model};
 use wellbeing_assistant::plugin_gen::{
@@ -662,7 +663,7 @@ async fn local_rows(plugins: Vec<Plugin>, args: &ListArgs) -> Vec<Row> {
                     _ if !p.spec.approved => "NotApproved".to_string(),
                     // An image-only MCP server runs in the cluster; nothing to start here.
                     PluginError::NoEndpoint { .. } => "ClusterOnly".to_string(),
-                    other => format!("Failed: {}", chain(&other)),
+                    other => format!("Failed: {}", error_chain(&other)),
                 };
                 phases.insert(name, phase);
             }
@@ -684,7 +685,7 @@ async fn local_rows(plugins: Vec<Plugin>, args: &ListArgs) -> Vec<Row> {
                 phases.insert(name, "Ready".into());
             }
             Err(error) => {
-                phases.insert(name, format!("Failed: {}", chain(&error)));
+                phases.insert(name, format!("Failed: {}", error_chain(&error)));
             }
         }
     }
@@ -703,17 +704,6 @@ async fn local_rows(plugins: Vec<Plugin>, args: &ListArgs) -> Vec<Row> {
             }
         })
         .collect()
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 fn render(rows: &[Row]) -> String {

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 use tracing::{instrument, warn};
 use wellbeing_assistant::checkin::{CheckIn, Exercise, Hunger, Level, MealKind, MealStatus, SleepQuality, Valence};
+use wellbeing_assistant::error_chain;
 
 /// The local user's id in the database.
 pub const LOCAL_USER: &str = "local:me";
@@ -124,17 +125,6 @@ impl IntoResponse for LocalError {
         }
         (status, Json(serde_json::json!({ "error": self.to_string() }))).into_response()
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// What the local channel needs from the assistant: the engine in `wellbeing up`, fakes in tests.
