@@ -363,7 +363,7 @@ pub fn manifest_yaml(plugin: &Plugin) -> Result<String, serde_yaml::Error> {
         "spec": spec,
     });
     prune(&mut doc["metadata"]);
-    serde_yaml::to_string(&doc)
+    wellbeing_crds::kubectl_yaml::to_string(&doc)
 }
 
 /// The checker's JSON report (`python -m wellbeing_host check`).

@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::bounds;
 use crate::persona::Weekday;
 
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -28,9 +29,11 @@ use crate::persona::Weekday;
 #[serde(rename_all = "camelCase")]
 pub struct GoalSpec {
     /// What the user wants, in their words.
+    #[schemars(length(max = bounds::SHORT_TEXT))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("spec.description must not be empty"))]
     pub description: String,
     /// The wellbeing concern this goal serves: one of the built-in pillars or the user's own.
+    #[schemars(length(max = bounds::DNS_LABEL))]
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')").message("spec.pillar must be lowercase letters, digits and dashes (at most 63)"))]
     pub pillar: String,
     /// What in a check-in counts towards the goal.
@@ -41,12 +44,15 @@ pub struct GoalSpec {
     pub priority: Priority,
     /// Reminders for this goal; they fire only when the goal is behind.
     #[serde(default)]
+    #[schemars(length(max = bounds::PER_DAY))]
     pub reminders: Vec<GoalReminder>,
     /// Days that never break a streak.
     #[serde(default)]
+    #[schemars(length(max = bounds::WEEKDAYS))]
     pub rest_days: Vec<Weekday>,
     /// Extra words that tie plugins to this goal.
     #[serde(default)]
+    #[schemars(length(max = bounds::HAND_LIST), inner(length(max = bounds::DNS_LABEL)))]
     pub keywords: Vec<String>,
 }
 
@@ -120,10 +126,12 @@ pub enum Priority {
 #[serde(rename_all = "camelCase")]
 pub struct GoalReminder {
     /// Local time, "HH:MM", after which the reminder may fire if nothing was logged.
+    #[schemars(length(max = bounds::HHMM))]
     #[x_kube(validation = Rule::new("self.matches('^([01][0-9]|2[0-3]):[0-5][0-9]$')").message("reminder time must be HH:MM"))]
     pub at: String,
     /// Text of the reminder; empty for the built-in one.
     #[serde(default)]
+    #[schemars(length(max = bounds::SHORT_TEXT))]
     pub message: String,
 }
 
@@ -135,8 +143,10 @@ pub struct GoalStatus {
     pub progress: Option<GoalProgress>,
     /// Plugins whose triggers match this goal (written by the operator).
     #[serde(default)]
+    #[schemars(length(max = bounds::NAME_LIST), inner(length(max = bounds::DNS_SUBDOMAIN)))]
     pub covered_by: Vec<String>,
     #[serde(default)]
+    #[schemars(length(max = bounds::CONDITIONS))]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -148,10 +158,13 @@ pub struct GoalProgress {
     pub current: i32,
     pub target: i32,
     /// "current/target", for `kubectl get`.
+    #[schemars(length(max = bounds::SUMMARY))]
     pub summary: String,
     /// First local date of the period (YYYY-MM-DD).
+    #[schemars(length(max = bounds::DATE))]
     pub period_start: String,
     /// Last local date of the period (YYYY-MM-DD).
+    #[schemars(length(max = bounds::DATE))]
     pub period_end: String,
     pub on_track: bool,
     /// Consecutive periods met.

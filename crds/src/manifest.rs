@@ -54,10 +54,18 @@ fn err(document: usize, field: impl Into<String>, reason: impl Into<String>) -> 
 
 /// Parse every document of a (multi-document) YAML text. Each document gives its own result, so
 /// one bad object never hides the good ones. Empty documents are skipped.
+///
+/// A document kubectl's YAML parser would refuse or read differently (see [`crate::kubectl_yaml`])
+/// is refused here too, with its line in the file, so a file that loads here applies with kubectl.
 pub fn parse_documents(text: &str) -> Vec<Result<Resource, ManifestError>> {
+    let kubectl = kubectl_problems(text);
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let document = i + 1;
+        if let Some(problem) = kubectl.get(&document) {
+            out.push(Err(err(document, "", problem.clone())));
+            continue;
+        }
         let value = match serde_yaml::Value::deserialize_from(doc) {
             Ok(serde_yaml::Value::Null) => continue,
             Ok(v) => v,
@@ -70,6 +78,39 @@ pub fn parse_documents(text: &str) -> Vec<Result<Resource, ManifestError>> {
         out.push(parse_value(document, value));
     }
     out
+}
+
+/// kubectl-only YAML problems by 1-based document index, with the line counted in the whole file.
+fn kubectl_problems(text: &str) -> std::collections::BTreeMap<usize, String> {
+    let mut problems = std::collections::BTreeMap::new();
+    let mut document = 1;
+    let mut first_line = 0;
+    let mut current = String::new();
+    let mut saw_content = false;
+    let mut flush = |document: usize, first_line: usize, current: &str| {
+        if let Err(e) = crate::kubectl_yaml::check(current) {
+            problems.insert(document, format!("line {}, column {}: {}", first_line + e.line, e.column, e.reason));
+        }
+    };
+    for (n, line) in text.lines().enumerate() {
+        if line == "---" || line.starts_with("--- ") {
+            // serde_yaml counts a leading `---` before any content as the start of document 1.
+            if saw_content {
+                flush(document, first_line, &current);
+                document += 1;
+            }
+            current.clear();
+            first_line = n + 1;
+            continue;
+        }
+        if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
+            saw_content = true;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    flush(document, first_line, &current);
+    problems
 }
 
 trait DeserializeFrom {
@@ -93,6 +134,15 @@ fn parse_value(document: usize, value: serde_yaml::Value) -> Result<Resource, Ma
         value.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str()).is_some_and(is_dns_subdomain);
     if !name_ok {
         return Err(err(document, "metadata.name", "a lowercase DNS name (letters, digits, '-', '.') is required"));
+    }
+    // The apiserver checks the schema's keywords before anything else; refuse with its words.
+    if let Ok(json) = serde_json::to_value(&value) {
+        let errors = crate::openapi::validate(kind, &json);
+        if let Some(first) = errors.first() {
+            let more = errors.len() - 1;
+            let reason = if more > 0 { format!("{} (and {more} more)", first.reason) } else { first.reason.clone() };
+            return Err(err(document, first.field.clone(), reason));
+        }
     }
     match kind {
         "Persona" => {
@@ -179,6 +229,21 @@ spec:
     perDay: 3
     minGapMinutes: 90
 "#;
+
+    #[test]
+    fn what_kubectl_refuses_is_refused_with_its_line_and_other_documents_still_load() {
+        let text = format!(
+            "{PERSONA}---\napiVersion: wellbeing.dev/v1alpha1\nkind: Goal\nmetadata: {{name: water}}\nspec:\n  \
+             description: Water\n  pillar: hydration\n  metric: water\n  target: {{count: 6, per: day}}\n  \
+             reminders:\n    - {{at: \"16:00\", message: Time for a glass of water?}}\n"
+        );
+        let r = parse_documents(&text);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(matches!(r[0], Ok(Resource::Persona(_))), "{:?}", r[0]);
+        let e = r[1].as_ref().unwrap_err();
+        assert_eq!(e.document, 2);
+        assert!(e.reason.starts_with("line 23,") && e.reason.contains("quotes"), "{e}");
+    }
 
     #[test]
     fn good_persona_parses_with_defaults() {

@@ -6,6 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::bounds;
+
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "wellbeing.dev",
@@ -19,20 +21,23 @@ use sha2::{Digest, Sha256};
     doc = "How the assistant speaks and when it checks in. One Persona per namespace is active.",
     printcolumn(name = "Display", type_ = "string", json_path = ".spec.displayName"),
     printcolumn(name = "Active", type_ = "boolean", json_path = ".spec.active"),
-    printcolumn(name = "Next check-ins", type_ = "string", json_path = ".status.nextCheckIns"),
+    printcolumn(name = "Next check-in", type_ = "string", json_path = ".status.nextCheckIn"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PersonaSpec {
     /// Name the assistant uses for itself.
+    #[schemars(length(max = bounds::DNS_LABEL))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("spec.displayName must not be empty"))]
     pub display_name: String,
     /// System prompt that shapes every reply in this persona's voice.
     #[serde(default)]
+    #[schemars(length(max = bounds::SYSTEM_PROMPT))]
     pub system_prompt: String,
     /// Tone words for the offline reply templates and the LLM prompt, e.g. "warm, brief".
     #[serde(default = "default_tone")]
+    #[schemars(length(max = bounds::SHORT_TEXT))]
     pub tone: String,
     /// Only one Persona per namespace may be active; two active ones get a Conflict condition.
     #[serde(default)]
@@ -41,6 +46,7 @@ pub struct PersonaSpec {
     pub check_ins: CheckInSchedule,
     /// What a check-in should tell. Missing fields get one follow-up question.
     #[serde(default)]
+    #[schemars(length(max = bounds::REQUIRED_FIELDS))]
     pub required_fields: Vec<RequiredField>,
     /// LLM preferences per task class.
     #[serde(default)]
@@ -48,6 +54,7 @@ pub struct PersonaSpec {
     /// Crisis resources shown instead of coaching when a message mentions self-harm. Empty: the
     /// built-in international default.
     #[serde(default)]
+    #[schemars(length(max = bounds::HAND_LIST), inner(length(max = bounds::SHORT_TEXT)))]
     pub crisis_resources: Vec<String>,
 }
 
@@ -62,9 +69,11 @@ fn default_tone() -> String {
 #[x_kube(validation = Rule::new("self.windows.size() >= 1").message("spec.checkIns.windows needs at least one window"))]
 pub struct CheckInSchedule {
     /// IANA time zone, e.g. "Europe/Berlin". Check-in times and days follow it.
+    #[schemars(length(max = bounds::TIME_ZONE))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("spec.checkIns.timeZone must be an IANA time zone such as Europe/Berlin"))]
     pub time_zone: String,
     /// Local time windows in which check-ins may happen.
+    #[schemars(length(max = bounds::PER_DAY))]
     pub windows: Vec<TimeWindow>,
     /// Check-ins per day, each at a random time inside the windows.
     #[serde(default = "default_per_day")]
@@ -74,12 +83,14 @@ pub struct CheckInSchedule {
     pub min_gap_minutes: i32,
     /// Days without check-ins.
     #[serde(default)]
+    #[schemars(length(max = bounds::WEEKDAYS))]
     pub quiet_days: Vec<Weekday>,
     /// Where check-ins are sent.
     #[serde(default)]
     pub channel: Channel,
     /// Check-in prompts; one is picked per check-in. Empty: built-in prompts.
     #[serde(default)]
+    #[schemars(length(max = bounds::HAND_LIST), inner(length(max = bounds::SHORT_TEXT)))]
     pub prompts: Vec<String>,
 }
 
@@ -97,11 +108,11 @@ const HHMM: &str = "^([01][0-9]|2[0-3]):[0-5][0-9]$";
 #[x_kube(validation = Rule::new("self.start < self.end").message("a check-in window's start must be before its end"))]
 pub struct TimeWindow {
     /// Local start, "HH:MM".
-    #[schemars(regex(pattern = HHMM))]
+    #[schemars(regex(pattern = HHMM), length(max = bounds::HHMM))]
     #[x_kube(validation = Rule::new("self.matches('^([01][0-9]|2[0-3]):[0-5][0-9]$')").message("window start must be HH:MM (00:00 to 23:59)"))]
     pub start: String,
     /// Local end, "HH:MM" (exclusive).
-    #[schemars(regex(pattern = HHMM))]
+    #[schemars(regex(pattern = HHMM), length(max = bounds::HHMM))]
     #[x_kube(validation = Rule::new("self.matches('^([01][0-9]|2[0-3]):[0-5][0-9]$')").message("window end must be HH:MM (00:00 to 23:59)"))]
     pub end: String,
 }
@@ -176,12 +187,15 @@ impl RequiredField {
 pub struct ModelPreferences {
     /// Model for turning a message into a structured check-in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::MODEL_ID))]
     pub extraction: Option<String>,
     /// Model for replies in the persona's voice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::MODEL_ID))]
     pub reply: Option<String>,
     /// Model for writing plugins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::MODEL_ID))]
     pub code: Option<String>,
     /// Prefer smaller models and shorter prompts.
     #[serde(default)]
@@ -192,15 +206,27 @@ pub struct ModelPreferences {
 #[serde(rename_all = "camelCase")]
 pub struct PersonaStatus {
     #[serde(default)]
+    #[schemars(length(max = bounds::CONDITIONS))]
     pub conditions: Vec<Condition>,
-    /// Today's check-in times, RFC 3339 with the persona's offset.
+    /// Today's check-in times still to come, RFC 3339 with the persona's offset. Times that have
+    /// passed drop out as the day goes on (see `checkInsToday` for the whole day).
     #[serde(default)]
+    #[schemars(length(max = bounds::PER_DAY), inner(length(max = bounds::TIMESTAMP)))]
     pub next_check_ins: Vec<String>,
+    /// The next check-in, today's or the next active day's; what `kubectl get personas` shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::TIMESTAMP))]
+    pub next_check_in: Option<String>,
+    /// How many check-ins today's draw holds (past and to come).
+    #[serde(default)]
+    pub check_ins_today: i32,
     /// Local date the current check-in times were drawn for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::DATE))]
     pub schedule_date: Option<String>,
     /// Generation plus a hash of the prompt fields; recorded with every interaction it shapes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::VERSION))]
     pub version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

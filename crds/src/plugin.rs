@@ -5,6 +5,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::bounds;
+
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "wellbeing.dev",
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct PluginSpec {
     /// What the tool does; the LLM reads this to decide when to use it.
+    #[schemars(length(max = bounds::DESCRIPTION))]
     #[x_kube(validation = Rule::new("self.size() > 0").message("spec.description must not be empty"))]
     pub description: String,
     /// Version of the plugin's code (plugins/<id>/v<version>.py for Python plugins).
@@ -38,12 +41,14 @@ pub struct PluginSpec {
     pub source: PluginSource,
     /// Secrets the plugin needs, by store name, and the env variable each is exposed as.
     #[serde(default)]
+    #[schemars(length(max = bounds::PLUGIN_LIST))]
     pub required_secrets: Vec<SecretRef>,
     /// Task class the plugin asks the assistant's LLM gateway for; `none` when it needs no LLM.
     #[serde(default)]
     pub llm: LlmTask,
     /// Hosts the plugin may reach (egress is denied elsewhere).
     #[serde(default)]
+    #[schemars(length(max = bounds::PLUGIN_LIST))]
     pub egress: Vec<EgressHost>,
     /// Generated plugins start unapproved and are not deployed until approved.
     #[serde(default = "default_true")]
@@ -63,12 +68,15 @@ fn default_true() -> bool {
 pub struct Triggers {
     /// Pillars the plugin serves.
     #[serde(default)]
+    #[schemars(length(max = bounds::HAND_LIST), inner(length(max = bounds::DNS_LABEL)))]
     pub pillars: Vec<String>,
     /// Goal names the plugin serves.
     #[serde(default)]
+    #[schemars(length(max = bounds::HAND_LIST), inner(length(max = bounds::DNS_SUBDOMAIN)))]
     pub goals: Vec<String>,
     /// Words in a message or goal that make the plugin relevant.
     #[serde(default)]
+    #[schemars(length(max = bounds::HAND_LIST), inner(length(max = bounds::DNS_LABEL)))]
     pub keywords: Vec<String>,
 }
 
@@ -87,11 +95,13 @@ pub struct PluginSource {
 #[serde(rename_all = "camelCase")]
 pub struct PythonSource {
     /// Path of the module relative to the plugins directory, e.g. "hydration/v1.py".
+    #[schemars(length(max = bounds::MODULE_PATH))]
     #[x_kube(validation = Rule::new("self.matches('^[a-z0-9][a-z0-9_-]*/v[0-9]+\\\\.py$')").message("spec.source.python.module must look like <id>/v<N>.py"))]
     pub module: String,
     /// The module's code inline. In the cluster it becomes the plugin's ConfigMap; without it
     /// the module is loaded from the plugin image's own plugins directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::PLUGIN_CODE))]
     pub code: Option<String>,
 }
 
@@ -102,18 +112,22 @@ pub struct PythonSource {
 pub struct McpSource {
     /// Container image serving MCP over streamable HTTP (cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::IMAGE))]
     pub image: Option<String>,
     /// Command serving MCP over stdio (embedded mode), e.g. ["python3", "-m", "server"].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::PLUGIN_LIST), inner(length(max = bounds::ARG)))]
     pub command: Option<Vec<String>>,
     /// URL of an already running streamable-HTTP MCP server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::URL))]
     pub url: Option<String>,
     /// Port the image listens on.
     #[serde(default = "default_mcp_port")]
     pub port: i32,
     /// HTTP path of the MCP endpoint.
     #[serde(default = "default_mcp_path")]
+    #[schemars(length(max = bounds::URL))]
     pub path: String,
 }
 
@@ -129,9 +143,11 @@ fn default_mcp_path() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct SecretRef {
     /// Secret name in the store; one SecretRequirement exists per distinct name.
+    #[schemars(length(max = bounds::SECRET_ID))]
     #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9_-]{1,255}$')").message("requiredSecrets[].name must be letters, digits, '-' or '_'"))]
     pub name: String,
     /// Environment variable the value is exposed as inside the plugin.
+    #[schemars(length(max = bounds::ENV_NAME))]
     #[x_kube(validation = Rule::new("self.matches('^[A-Z_][A-Z0-9_]*$')").message("requiredSecrets[].env must be an upper-case environment variable name"))]
     pub env: String,
 }
@@ -140,6 +156,7 @@ pub struct SecretRef {
 #[serde(rename_all = "camelCase")]
 pub struct EgressHost {
     /// DNS name the plugin may connect to.
+    #[schemars(length(max = bounds::DNS_SUBDOMAIN))]
     pub host: String,
     #[serde(default = "default_https_port")]
     pub port: i32,
@@ -178,14 +195,18 @@ pub struct PluginStatus {
     pub phase: PluginPhase,
     /// In-cluster URL of the MCP endpoint once Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::URL))]
     pub endpoint: Option<String>,
     /// Names of declared secrets not yet in the store.
     #[serde(default)]
+    #[schemars(length(max = bounds::PLUGIN_LIST), inner(length(max = bounds::SECRET_ID)))]
     pub missing_secrets: Vec<String>,
     /// Tools the running server offers.
     #[serde(default)]
+    #[schemars(length(max = bounds::TOOLS))]
     pub tools: Vec<ToolInfo>,
     #[serde(default)]
+    #[schemars(length(max = bounds::CONDITIONS))]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -194,8 +215,10 @@ pub struct PluginStatus {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolInfo {
+    #[schemars(length(max = bounds::TOOL_NAME))]
     pub name: String,
     #[serde(default)]
+    #[schemars(length(max = bounds::DESCRIPTION))]
     pub description: String,
 }
 

@@ -5,6 +5,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::bounds;
+
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "wellbeing.dev",
@@ -24,10 +26,12 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 pub struct SecretRequirementSpec {
     /// Name of the secret in the store (Secret Manager secret id or Kubernetes Secret name).
+    #[schemars(length(max = bounds::SECRET_ID))]
     #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9_-]{1,255}$')").message("spec.secretId must be letters, digits, '-' or '_' (Secret Manager's rule)"))]
     pub secret_id: String,
     /// What the secret is for, shown when someone resolves it.
     #[serde(default)]
+    #[schemars(length(max = bounds::SHORT_TEXT))]
     pub description: String,
 }
 
@@ -45,11 +49,14 @@ pub struct SecretRequirementStatus {
     pub phase: SecretPhase,
     /// Plugins that declare this secret.
     #[serde(default)]
+    #[schemars(length(max = bounds::NAME_LIST), inner(length(max = bounds::DNS_SUBDOMAIN)))]
     pub used_by: Vec<String>,
     /// When the store was last asked (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = bounds::TIMESTAMP))]
     pub last_checked: Option<String>,
     #[serde(default)]
+    #[schemars(length(max = bounds::CONDITIONS))]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

@@ -43,3 +43,13 @@ fn schemas_carry_no_unsigned_formats_and_no_nullable_enums() {
         assert!(!yaml.contains("- null"), "{file} has a nullable enum");
     }
 }
+
+/// `kubectl apply -f charts/wellbeing/crds/` reads these with go-yaml v2.
+#[test]
+fn crd_files_parse_as_kubectl_parses_them() {
+    for (file, yaml) in wellbeing_crds::crd_files() {
+        if let Err(e) = wellbeing_crds::kubectl_yaml::check(&yaml) {
+            panic!("{file}: {e}");
+        }
+    }
+}

@@ -19,7 +19,8 @@ pub fn goal_object(name: &str, namespace: Option<&str>, spec: &GoalSpec) -> Goal
 
 /// The manifest text, with a header saying where it came from and that it may be edited.
 pub fn goal_yaml(name: &str, namespace: Option<&str>, spec: &GoalSpec) -> String {
-    let body = serde_yaml::to_string(&goal_object(name, namespace, spec)).expect("a Goal serializes to YAML");
+    let body = wellbeing_crds::kubectl_yaml::to_string(&goal_object(name, namespace, spec))
+        .expect("a Goal serializes to YAML");
     format!(
         "# Created by the wellbeing assistant when you said \"Yes\" to keeping track of {}.\n\
          # Edit the target as you like; delete this file to stop tracking it.\n{body}",

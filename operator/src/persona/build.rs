@@ -226,8 +226,9 @@ impl Peers {
 pub struct Decision {
     pub cronjobs: Vec<CronJob>,
     pub status: PersonaStatus,
-    /// When to look again: the next local midnight when the zone is known.
-    pub redraw_at: Option<DateTime<Utc>>,
+    /// When to look again: the next check-in of today (it then leaves `nextCheckIns`), else the
+    /// next local midnight (a new draw), when the zone is known.
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
 /// Decide everything about one Persona. Pure: `now` and the peer list are inputs.
@@ -285,36 +286,72 @@ pub fn decide(persona: &Persona, peers: &Peers, now: DateTime<Utc>, config: &Ope
             };
             (
                 desired_cronjobs(persona, p, config),
-                p.times.iter().map(|t| t.to_rfc3339()).collect(),
+                p.times.clone(),
                 Desired::new(types::READY, true, reasons::SCHEDULED, message),
             )
         }
     };
 
+    // Only what is still to come: a time of today that has passed is not a "next" check-in.
+    let upcoming: Vec<_> = times.iter().filter(|t| t.with_timezone(&Utc) > now).collect();
+    let next_check_in = match (upcoming.first(), &plan, scheduling) {
+        (Some(t), _, _) => Some(t.to_rfc3339()),
+        // Today's are over (or today is quiet): the first of the next active day's draw.
+        (None, Ok(p), true) => next_active_day_first(persona, p.time_zone, now).map(|t| t.to_rfc3339()),
+        _ => None,
+    };
     let now_time = wellbeing_crds::conditions::time_from_chrono(now);
     let conditions = merge(&old.conditions, &[ready, schedule_cond, conflict_cond], generation, now_time);
     let status = PersonaStatus {
         conditions,
-        next_check_ins: times,
+        next_check_ins: upcoming.iter().map(|t| t.to_rfc3339()).collect(),
+        next_check_in,
+        check_ins_today: times.len() as i32,
         schedule_date: plan.as_ref().ok().map(|p| p.date.to_string()),
         version: Some(persona.version()),
         observed_generation: generation,
     };
-    let redraw_at = plan
+    let midnight = plan
         .as_ref()
         .ok()
         .map(|p| p.time_zone)
         .or_else(|| schedule::time_zone(&persona.spec.check_ins.time_zone).ok())
         .map(|tz| schedule::next_local_midnight(tz, now));
-    Decision { cronjobs, status, redraw_at }
+    // Look again when the next check-in passes (so the status drops it) or at midnight to redraw.
+    let wake_at = match (upcoming.first(), midnight) {
+        (Some(t), Some(m)) => Some(t.with_timezone(&Utc).min(m)),
+        (_, m) => m,
+    };
+    Decision { cronjobs, status, wake_at }
+}
+
+/// The first check-in of the next day (within a week) that has any, by the same seeded draw.
+fn next_active_day_first(persona: &Persona, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<chrono_tz::Tz>> {
+    let seed = persona.uid().unwrap_or_default();
+    let today = schedule::local_date(tz, now);
+    today
+        .iter_days()
+        .skip(1)
+        .take(7)
+        .find_map(|d| schedule::draw(&persona.spec.check_ins, &seed, d).ok().and_then(|t| t.into_iter().next()))
 }
 
 /// Whether the status must be written: anything but condition timestamps differs.
 pub fn status_changed(old: Option<&PersonaStatus>, new: &PersonaStatus) -> bool {
     let Some(old) = old else { return true };
-    let PersonaStatus { conditions, next_check_ins, schedule_date, version, observed_generation } = new;
+    let PersonaStatus {
+        conditions,
+        next_check_ins,
+        next_check_in,
+        check_ins_today,
+        schedule_date,
+        version,
+        observed_generation,
+    } = new;
     wellbeing_crds::conditions::differ_ignoring_time(&old.conditions, conditions)
         || &old.next_check_ins != next_check_ins
+        || &old.next_check_in != next_check_in
+        || &old.check_ins_today != check_ins_today
         || &old.schedule_date != schedule_date
         || &old.version != version
         || &old.observed_generation != observed_generation
@@ -361,14 +398,21 @@ mod tests {
             assert_eq!(cj.metadata.name.as_deref(), Some(format!("sunny-checkin-{i}").as_str()));
             assert_eq!(cj.spec.as_ref().unwrap().schedule, schedule::cron_expression(t));
         }
-        assert_eq!(d.status.next_check_ins, expected.iter().map(|t| t.to_rfc3339()).collect::<Vec<_>>());
+        let upcoming: Vec<String> =
+            expected.iter().filter(|t| t.with_timezone(&Utc) > at(NOON_BERLIN)).map(|t| t.to_rfc3339()).collect();
+        assert_eq!(d.status.next_check_ins, upcoming);
+        assert_eq!(d.status.check_ins_today, 3);
+        assert_eq!(d.status.next_check_in, upcoming.first().cloned());
         assert_eq!(d.status.schedule_date.as_deref(), Some("2026-05-04"));
         assert_eq!(d.status.version, Some(p.version()));
         assert!(is_true(&d.status.conditions, types::READY));
         assert!(!is_true(&d.status.conditions, types::CONFLICT));
         assert_eq!(find(&d.status.conditions, types::READY).unwrap().observed_generation, Some(1));
-        // Next draw right after midnight in Berlin (22:00 UTC in summer time).
-        assert_eq!(d.redraw_at, Some(at("2026-05-04T22:00:00Z")));
+        // Awake when the next check-in passes, else right after midnight in Berlin (22:00 UTC in
+        // summer time) for the next draw.
+        let midnight = at("2026-05-04T22:00:00Z");
+        let first_upcoming = expected.iter().map(|t| t.with_timezone(&Utc)).find(|t| *t > at(NOON_BERLIN));
+        assert_eq!(d.wake_at, Some(first_upcoming.map_or(midnight, |t| t.min(midnight))));
     }
 
     #[test]
@@ -436,10 +480,19 @@ mod tests {
         let p = persona("sunny", true, 3, "Europe/Berlin");
         let morning = decide(&p, &Peers::default(), at("2026-05-04T06:00:00Z"), &config());
         let evening = decide(&p, &Peers::default(), at("2026-05-04T21:59:00Z"), &config());
-        assert_eq!(morning.status.next_check_ins, evening.status.next_check_ins);
+        let schedules = |d: &Decision| -> Vec<String> {
+            d.cronjobs.iter().map(|c| c.spec.as_ref().unwrap().schedule.clone()).collect()
+        };
+        assert_eq!(schedules(&morning), schedules(&evening));
+        assert_eq!(morning.status.check_ins_today, 3);
+        assert_eq!(morning.status.next_check_ins.len(), 3);
+        // Late in the evening today's are over: nothing listed for today, the next is tomorrow's.
+        assert!(evening.status.next_check_ins.is_empty());
         let next_day = decide(&p, &Peers::default(), at("2026-05-04T22:00:30Z"), &config());
         assert_eq!(next_day.status.schedule_date.as_deref(), Some("2026-05-05"));
-        assert_ne!(morning.status.next_check_ins, next_day.status.next_check_ins);
+        assert_ne!(schedules(&morning), schedules(&next_day));
+        assert_eq!(evening.status.next_check_in, next_day.status.next_check_ins.first().cloned());
+        assert!(evening.status.next_check_in.as_deref().unwrap().starts_with("2026-05-05T"));
     }
 
     #[test]
@@ -470,7 +523,7 @@ mod tests {
         bad_zone.spec.check_ins.per_day = 1;
         let d = decide(&bad_zone, &Peers::default(), at(NOON_BERLIN), &config());
         assert!(d.cronjobs.is_empty());
-        assert_eq!(d.redraw_at, None);
+        assert_eq!(d.wake_at, None);
         assert!(find(&d.status.conditions, types::SCHEDULE_INVALID).unwrap().message.contains("Mars/Olympus"));
     }
 
@@ -509,8 +562,13 @@ mod tests {
         let mut p = persona("sunny", true, 3, "Europe/Berlin");
         let first = decide(&p, &Peers::default(), at(NOON_BERLIN), &config());
         p.status = Some(first.status.clone());
-        let second = decide(&p, &Peers::default(), at("2026-05-04T15:00:00Z"), &config());
+        let next = first.wake_at.unwrap();
+        let second = decide(&p, &Peers::default(), next - chrono::Duration::seconds(30), &config());
         assert!(!status_changed(p.status.as_ref(), &second.status));
         assert!(status_changed(None, &second.status));
+        // Once the next check-in has passed, it leaves the list: one write per check-in.
+        let after = decide(&p, &Peers::default(), next + chrono::Duration::seconds(1), &config());
+        assert!(status_changed(p.status.as_ref(), &after.status));
+        assert_eq!(after.status.next_check_ins.len(), first.status.next_check_ins.len() - 1);
     }
 }

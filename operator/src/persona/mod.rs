@@ -61,8 +61,8 @@ pub async fn reconcile(persona: Arc<Persona>, ctx: Arc<Context>) -> Result<Actio
         info!(namespace = %ns, name = %name, check_ins = decision.status.next_check_ins.len(), "persona status updated");
     }
 
-    let wait = match decision.redraw_at {
-        // A second past midnight, so the new day's date is certain.
+    let wait = match decision.wake_at {
+        // A second past the check-in or midnight, so it has certainly passed.
         Some(at) => (at - now).to_std().unwrap_or_default() + Duration::from_secs(1),
         None => INVALID_RETRY,
     };
@@ -105,8 +105,12 @@ mod tests {
         let f = fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), routes.into_responder());
 
         let action = reconcile(Arc::new(p.clone()), f.ctx.clone()).await.unwrap();
-        // Berlin's next midnight is 22:00 UTC: 12 hours and a second from now.
-        assert_eq!(action, Action::requeue(Duration::from_secs(12 * 3600 + 1)));
+        // Awake a second after the next check-in passes (so the status drops it), which comes
+        // before Berlin's midnight (22:00 UTC, 12 hours away).
+        let decision = decide(&p, &Peers::from_list(&p, std::slice::from_ref(&p)), at(NOW), &f.ctx.config);
+        let next = decision.wake_at.unwrap();
+        assert!(next < at("2026-05-04T22:00:00Z"));
+        assert_eq!(action, Action::requeue((next - at(NOW)).to_std().unwrap() + Duration::from_secs(1)));
 
         assert_eq!(
             f.lines(),
