@@ -34,6 +34,23 @@ pub struct Context {
     pub backoff: Backoff,
     /// Lists the tools of Ready plugins for `status.tools`, with what it last found.
     pub tools: Tools,
+    /// When this replica last had an answer from the secret store, per requirement.
+    pub store_checks: StoreChecks,
+}
+
+/// Last store answer per `namespace/name`, kept in memory: writing it into the status on every
+/// poll would re-trigger every Plugin that watches the requirement.
+#[derive(Debug, Default)]
+pub struct StoreChecks(std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<Utc>>>);
+
+impl StoreChecks {
+    pub fn last(&self, key: &str) -> Option<chrono::DateTime<Utc>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).copied()
+    }
+
+    pub fn record(&self, key: &str, at: chrono::DateTime<Utc>) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), at);
+    }
 }
 
 impl Context {
@@ -55,6 +72,7 @@ impl Context {
             clock: Arc::new(Utc::now),
             backoff: Backoff::default(),
             tools: Tools::default(),
+            store_checks: StoreChecks::default(),
         }
     }
 

@@ -16,9 +16,18 @@ use tokio::sync::watch;
 use tracing::{info, instrument, warn};
 
 /// How long a Lease holds without renewal: a crashed leader is replaced within this.
+/// client-go's default `LeaseDuration` (15 s).
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
-/// Renew well inside the duration, so two missed renewals still keep the lease.
+/// A leader that has not renewed for this long steps down, measured from the start of its last
+/// successful renew request (the renewTime it wrote is from then), so it stops before any standby
+/// may take over at `LEASE_DURATION`. client-go's default `RenewDeadline` (10 s).
+pub const RENEW_DEADLINE: Duration = Duration::from_secs(10);
+/// Renew well inside the deadline.
 pub const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// After a failed round, try again this soon. client-go's default `RetryPeriod` (2 s).
+pub const RETRY_EVERY: Duration = Duration::from_secs(2);
+/// One round (read + write) may take this long; a hung connection must not outlast the deadline.
+pub const ROUND_TIMEOUT: Duration = Duration::from_secs(4);
 pub const LEASE_NAME: &str = "wellbeing-operator";
 
 /// What this replica should do with the Lease it just read.
@@ -86,8 +95,14 @@ pub fn desired(
 pub enum LeaseError {
     #[error("lost the leader lease to {holder}")]
     Lost { holder: String },
-    #[error("failed to renew the leader lease for {0:?}; it may have passed to another replica")]
+    #[error("failed to renew the leader lease within {0:?}; stepping down before another replica may take it")]
     RenewTimeout(Duration),
+}
+
+/// Whether a leader whose last successful renew started `since_last_renew_started` ago must step
+/// down. Pure, so the rule is tested without a clock.
+pub fn must_step_down(since_last_renew_started: Duration) -> bool {
+    since_last_renew_started >= RENEW_DEADLINE
 }
 
 /// Keep trying to hold the Lease; `leading` turns true once held. Returns only when leadership
@@ -96,34 +111,67 @@ pub enum LeaseError {
 #[instrument(skip(client, leading), fields(lease = LEASE_NAME))]
 pub async fn run(client: Client, namespace: String, me: String, leading: watch::Sender<bool>) -> LeaseError {
     let api: Api<Lease> = Api::namespaced(client, &namespace);
-    let mut ticker = tokio::time::interval(RENEW_EVERY);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Start of the last round that renewed: the renewTime in the Lease is from then.
     let mut last_renewed: Option<tokio::time::Instant> = None;
     loop {
-        ticker.tick().await;
-        match step(&api, &namespace, &me).await {
+        let started = tokio::time::Instant::now();
+        let round = match tokio::time::timeout(ROUND_TIMEOUT, step(&api, &namespace, &me)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer from the apiserver within {ROUND_TIMEOUT:?}")),
+        };
+        let wait = match round {
             Ok(Round::Holding) => {
                 if last_renewed.is_none() {
                     info!(identity = %me, "acquired the leader lease");
                 }
-                last_renewed = Some(tokio::time::Instant::now());
+                last_renewed = Some(started);
                 leading.send_replace(true);
+                RENEW_EVERY
             }
             Ok(Round::HeldBy(holder)) => {
                 if last_renewed.is_some() {
+                    leading.send_replace(false);
                     return LeaseError::Lost { holder };
                 }
+                RETRY_EVERY
             }
             Err(error) => {
                 warn!(%error, "leader lease round failed");
-                if let Some(at) = last_renewed
-                    && at.elapsed() >= LEASE_DURATION
-                {
-                    return LeaseError::RenewTimeout(LEASE_DURATION);
-                }
+                RETRY_EVERY
             }
+        };
+        if let Some(at) = last_renewed
+            && must_step_down(at.elapsed())
+        {
+            leading.send_replace(false);
+            return LeaseError::RenewTimeout(RENEW_DEADLINE);
         }
+        tokio::time::sleep(wait).await;
     }
+}
+
+/// Give the Lease up on a clean shutdown (client-go's `ReleaseOnCancel`), so a standby takes
+/// over at once instead of after `LEASE_DURATION`. Only a Lease this replica holds is touched,
+/// with a resourceVersion precondition.
+pub async fn release(client: Client, namespace: &str, me: &str) -> Result<bool, kube::Error> {
+    let api: Api<Lease> = Api::namespaced(client, namespace);
+    let Some(current) = api.get_opt(LEASE_NAME).await? else { return Ok(false) };
+    if current.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) != Some(me) {
+        return Ok(false);
+    }
+    let patch = release_patch(current.metadata.resource_version.clone(), jiff::Timestamp::now());
+    api.patch(LEASE_NAME, &kube::api::PatchParams::default(), &Patch::Merge(&patch)).await?;
+    info!(identity = %me, "released the leader lease");
+    Ok(true)
+}
+
+/// The merge patch that frees the Lease: no holder, and a duration of one second for clients
+/// that only look at the times.
+pub fn release_patch(resource_version: Option<String>, now: jiff::Timestamp) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": {"resourceVersion": resource_version},
+        "spec": {"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": MicroTime(now)},
+    })
 }
 
 enum Round {
@@ -180,6 +228,25 @@ mod tests {
             lease_transitions: Some(3),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_leader_steps_down_before_a_standby_may_take_over() {
+        // The deadline is measured from before the request, and a round cannot outlast it.
+        assert!(RENEW_DEADLINE < LEASE_DURATION);
+        assert!(ROUND_TIMEOUT < RENEW_EVERY);
+        assert!(RENEW_EVERY + ROUND_TIMEOUT < RENEW_DEADLINE);
+        assert!(!must_step_down(Duration::from_millis(9_999)));
+        assert!(must_step_down(RENEW_DEADLINE));
+    }
+
+    #[test]
+    fn a_released_lease_is_free_for_the_next_replica() {
+        let patch = release_patch(Some("42".into()), at(1000));
+        assert_eq!(patch["metadata"]["resourceVersion"], "42");
+        let mut spec = held_by("a", 999);
+        spec.holder_identity = patch["spec"]["holderIdentity"].as_str().map(str::to_string);
+        assert_eq!(decide(Some(&spec), "b", at(1000)), Decision::Acquire { transitions: 4 });
     }
 
     #[test]

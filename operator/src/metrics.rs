@@ -30,6 +30,8 @@ pub struct Metrics {
     reconciles: Family<KindLabels, Counter>,
     failures: Family<ErrorLabels, Counter>,
     duration: HistogramFamily,
+    store_checks: Family<KindLabels, Counter>,
+    watch_errors: Family<KindLabels, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -46,7 +48,15 @@ impl Default for Metrics {
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register("reconcile_errors", "Reconciles that failed", failures.clone());
         registry.register("reconcile_duration_seconds", "Time spent in one reconcile", duration.clone());
-        Metrics { registry, reconciles, failures, duration }
+        let store_checks = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "secret_store_checks",
+            "Answers from the secret store (status.lastChecked moves only when the phase changes)",
+            store_checks.clone(),
+        );
+        let watch_errors = Family::<KindLabels, Counter>::default();
+        registry.register("watch_errors", "Errors from a controller's watches and queue", watch_errors.clone());
+        Metrics { registry, reconciles, failures, duration, store_checks, watch_errors }
     }
 }
 
@@ -59,6 +69,14 @@ impl Metrics {
 
     pub fn failure(&self, kind: &'static str, error: &'static str) {
         self.failures.get_or_create(&ErrorLabels { kind, error }).inc();
+    }
+
+    pub fn store_checked(&self, kind: &'static str) {
+        self.store_checks.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    pub fn watch_error(&self, kind: &'static str) {
+        self.watch_errors.get_or_create(&KindLabels { kind }).inc();
     }
 
     /// The OpenMetrics text exposition.

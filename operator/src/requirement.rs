@@ -49,8 +49,14 @@ pub fn is_managed(req: &SecretRequirement) -> bool {
 }
 
 /// How long until the store should be asked again; zero when a check is due now (never checked,
-/// spec changed, or the poll interval has passed).
-pub fn until_next_check(req: &SecretRequirement, now: DateTime<Utc>, interval: Duration) -> Duration {
+/// spec changed, or the poll interval has passed). `checked_in_memory` is when this replica last
+/// asked: `status.lastChecked` only moves when the phase changes, so it is the older bound.
+pub fn until_next_check(
+    req: &SecretRequirement,
+    now: DateTime<Utc>,
+    interval: Duration,
+    checked_in_memory: Option<DateTime<Utc>>,
+) -> Duration {
     let Some(status) = req.status.as_ref() else { return Duration::ZERO };
     if status.observed_generation != req.metadata.generation {
         return Duration::ZERO;
@@ -59,10 +65,11 @@ pub fn until_next_check(req: &SecretRequirement, now: DateTime<Utc>, interval: D
     if find(&status.conditions, types::READY).is_none_or(|c| c.status == Status::Unknown.as_str()) {
         return Duration::ZERO;
     }
-    let Some(last) = status.last_checked.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else {
+    let in_status = status.last_checked.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+    let Some(last) = in_status.map(|t| t.with_timezone(&Utc)).into_iter().chain(checked_in_memory).max() else {
         return Duration::ZERO;
     };
-    let next = last.with_timezone(&Utc) + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
+    let next = last + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::MAX);
     (next - now).to_std().unwrap_or(Duration::ZERO)
 }
 
@@ -76,6 +83,15 @@ pub fn decide(
 ) -> SecretRequirementStatus {
     let old = req.status.clone().unwrap_or_default();
     let id = &req.spec.secret_id;
+    // The store said the same as before: keep `lastChecked`, so a poll writes nothing and does not
+    // wake every Plugin that watches this requirement.
+    let stamp = |phase: SecretPhase| {
+        if phase == old.phase && old.last_checked.is_some() && old.observed_generation == req.metadata.generation {
+            old.last_checked.clone()
+        } else {
+            Some(now.to_rfc3339_opts(SecondsFormat::Secs, true))
+        }
+    };
     let (phase, last_checked, ready) = match checked {
         None => {
             let kept = find(&old.conditions, types::READY).map(|c| Desired {
@@ -92,7 +108,7 @@ pub fn decide(
         }
         Some(Ok(Presence::Present)) => (
             SecretPhase::Present,
-            Some(now.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            stamp(SecretPhase::Present),
             Some(Desired::new(
                 types::READY,
                 true,
@@ -102,7 +118,7 @@ pub fn decide(
         ),
         Some(Ok(Presence::Missing)) => (
             SecretPhase::Missing,
-            Some(now.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            stamp(SecretPhase::Missing),
             Some(Desired::new(
                 types::READY,
                 false,
@@ -185,7 +201,8 @@ pub async fn reconcile(req: Arc<SecretRequirement>, ctx: Arc<Context>) -> Result
 
     let now = ctx.now();
     let interval = ctx.config.poll_interval;
-    let wait = until_next_check(&req, now, interval);
+    let check_key = format!("{ns}/{name}");
+    let wait = until_next_check(&req, now, interval, ctx.store_checks.last(&check_key));
     let store = (ctx.store_for)(&ns);
     let answer = if wait.is_zero() {
         Some(match &store {
@@ -195,6 +212,10 @@ pub async fn reconcile(req: Arc<SecretRequirement>, ctx: Arc<Context>) -> Result
     } else {
         None
     };
+    if matches!(answer, Some(Ok(_))) {
+        ctx.store_checks.record(&check_key, now);
+        ctx.metrics.store_checked(KIND);
+    }
     let store_kind = store.as_ref().map(|s| s.kind()).unwrap_or("configured");
     let status = decide(&req, users, answer.as_ref(), store_kind, now);
 
@@ -250,12 +271,28 @@ mod tests {
     fn polling_is_due_after_the_interval_or_a_spec_change() {
         let interval = Duration::from_secs(60);
         let mut r = requirement("owm-key", Some("Missing"));
-        assert_eq!(until_next_check(&r, at(NOW), interval), Duration::ZERO, "no Ready condition yet");
+        assert_eq!(until_next_check(&r, at(NOW), interval, None), Duration::ZERO, "no Ready condition yet");
         r.status = Some(decide(&r, vec!["a".into()], Some(&Ok(Presence::Missing)), "fake", at(NOW)));
-        assert_eq!(until_next_check(&r, at("2026-05-04T10:00:20Z"), interval), Duration::from_secs(40));
-        assert_eq!(until_next_check(&r, at("2026-05-04T10:01:00Z"), interval), Duration::ZERO);
+        assert_eq!(until_next_check(&r, at("2026-05-04T10:00:20Z"), interval, None), Duration::from_secs(40));
+        assert_eq!(until_next_check(&r, at("2026-05-04T10:01:00Z"), interval, None), Duration::ZERO);
         r.metadata.generation = Some(2);
-        assert_eq!(until_next_check(&r, at("2026-05-04T10:00:20Z"), interval), Duration::ZERO);
+        assert_eq!(until_next_check(&r, at("2026-05-04T10:00:20Z"), interval, None), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_poll_with_the_same_answer_writes_nothing_and_a_new_phase_is_stamped() {
+        let mut r = requirement("owm-key", None);
+        r.status = Some(decide(&r, vec!["a".into()], Some(&Ok(Presence::Missing)), "fake", at(NOW)));
+        let again = decide(&r, vec!["a".into()], Some(&Ok(Presence::Missing)), "fake", at("2026-05-04T10:05:00Z"));
+        assert!(!changed(r.status.as_ref(), &again), "{again:?}");
+        assert_eq!(again.last_checked.as_deref(), Some("2026-05-04T10:00:00Z"));
+        let turned = decide(&r, vec!["a".into()], Some(&Ok(Presence::Present)), "fake", at("2026-05-04T10:06:00Z"));
+        assert!(changed(r.status.as_ref(), &turned));
+        assert_eq!(turned.last_checked.as_deref(), Some("2026-05-04T10:06:00Z"));
+        // The next poll is timed from this replica's last answer, not the older status stamp.
+        let interval = Duration::from_secs(60);
+        let polled = Some(at("2026-05-04T10:05:00Z"));
+        assert_eq!(until_next_check(&r, at("2026-05-04T10:05:20Z"), interval, polled), Duration::from_secs(40));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
         Controller,
-        controller::{Action, Config as ControllerConfig},
+        controller::{self, Action, Config as ControllerConfig},
         reflector::ObjectRef,
         watcher,
     },
@@ -37,7 +37,7 @@ use crate::{
     goal, leader,
     names::{managed_selector, requirement_name},
     persona, plugin, requirement,
-    server::{self, Health},
+    server::{self, Health, WatchErrors},
 };
 
 /// Concurrent reconciles per controller. Persona reconciles list their peers, so a few at a time
@@ -123,18 +123,38 @@ where
     }
 }
 
-async fn drain<K, E>(kind: &'static str, stream: impl futures::Stream<Item = Result<(ObjectRef<K>, Action), E>>)
-where
+/// Consume a controller's results. Reconcile errors are logged by the error policy; errors of
+/// the watches and the queue (a 403, a CRD not installed) are logged here at warn, counted, and
+/// keep `/readyz` false while they recur.
+async fn drain<K, R>(
+    kind: &'static str,
+    scope: &Scope,
+    ctx: &Context,
+    watches: &WatchErrors,
+    stream: impl futures::Stream<Item = Result<(ObjectRef<K>, Action), controller::Error<R, watcher::Error>>>,
+) where
     K: Resource + Debug,
     K::DynamicType: Debug,
-    E: std::error::Error,
+    R: std::error::Error + 'static,
 {
+    let scope_text = match scope {
+        Scope::AllNamespaces => "all namespaces".to_string(),
+        Scope::Namespace(ns) => format!("namespace {ns}"),
+    };
     stream
-        .for_each(|res| async move {
-            match res {
-                Ok((obj, _)) => tracing::debug!(kind, object = %obj.name, "reconciled"),
-                // Reconcile errors are logged by the error policy; these are queue/watch errors.
-                Err(error) => tracing::debug!(kind, error = %error, "controller event"),
+        .for_each(|res| {
+            let scope_text = &scope_text;
+            async move {
+                match res {
+                    Ok((obj, _)) => tracing::debug!(kind, object = %obj.name, "reconciled"),
+                    Err(controller::Error::QueueError(error)) => {
+                        ctx.metrics.watch_error(kind);
+                        let error = crate::error_chain(&error);
+                        warn!(kind, scope = %scope_text, %error, "watch failed; retrying with backoff");
+                        watches.failed(&format!("{kind} watches in {scope_text}"), error);
+                    }
+                    Err(error) => tracing::debug!(kind, error = %error, "controller event"),
+                }
             }
         })
         .await;
@@ -163,7 +183,13 @@ use futures::FutureExt;
 
 /// Run the four controllers for one scope until `stop` turns true. `synced` is incremented once
 /// all four caches hold their first full list.
-pub async fn run_controllers(ctx: Arc<Context>, scope: Scope, stop: watch::Receiver<bool>, synced: Arc<AtomicUsize>) {
+pub async fn run_controllers(
+    ctx: Arc<Context>,
+    scope: Scope,
+    stop: watch::Receiver<bool>,
+    synced: Arc<AtomicUsize>,
+    watches: Arc<WatchErrors>,
+) {
     let client = ctx.client.clone();
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
@@ -266,6 +292,9 @@ pub async fn run_controllers(ctx: Arc<Context>, scope: Scope, stop: watch::Recei
     futures::join!(
         drain(
             persona::KIND,
+            &scope,
+            &ctx,
+            &watches,
             personas.run(
                 with_backoff_reset(persona::KIND, persona::reconcile),
                 error_policy(persona::KIND),
@@ -274,14 +303,23 @@ pub async fn run_controllers(ctx: Arc<Context>, scope: Scope, stop: watch::Recei
         ),
         drain(
             goal::KIND,
+            &scope,
+            &ctx,
+            &watches,
             goals.run(with_backoff_reset(goal::KIND, goal::reconcile), error_policy(goal::KIND), ctx.clone())
         ),
         drain(
             plugin::KIND,
+            &scope,
+            &ctx,
+            &watches,
             plugins.run(with_backoff_reset(plugin::KIND, plugin::reconcile), error_policy(plugin::KIND), ctx.clone())
         ),
         drain(
             requirement::KIND,
+            &scope,
+            &ctx,
+            &watches,
             requirements.run(
                 with_backoff_reset(requirement::KIND, requirement::reconcile),
                 error_policy(requirement::KIND),
@@ -333,7 +371,9 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let (lead_tx, lead_rx) = watch::channel(opts.leader.is_none());
     let synced = Arc::new(AtomicUsize::new(0));
+    let watches = Arc::new(WatchErrors::default());
     let health = Health {
+        watches: watches.clone(),
         metrics: ctx.metrics.clone(),
         leading: lead_rx.clone(),
         synced: synced.clone(),
@@ -346,12 +386,14 @@ pub async fn run(
     let server =
         tokio::spawn(server::serve(listener, health, stopped(stop_rx.clone())).instrument(info_span!("http_server")));
 
+    let mut lease_task: Option<tokio::task::AbortHandle> = None;
     let lease: futures::future::BoxFuture<'static, RunError> = match opts.leader.clone() {
         Some(l) => {
             let task = tokio::spawn(
                 leader::run(ctx.client.clone(), l.namespace, l.identity, lead_tx)
                     .instrument(info_span!("leader_election")),
             );
+            lease_task = Some(task.abort_handle());
             Box::pin(async move {
                 match task.await {
                     Ok(lost) => RunError::Leadership(lost),
@@ -386,7 +428,7 @@ pub async fn run(
     let controllers = tokio::spawn(
         join_all(opts.scopes.iter().cloned().map(|scope| {
             let span = info_span!("controllers", scope = ?scope);
-            run_controllers(ctx.clone(), scope, stop_rx.clone(), synced.clone()).instrument(span)
+            run_controllers(ctx.clone(), scope, stop_rx.clone(), synced.clone(), watches.clone()).instrument(span)
         }))
         .map(|_| ()),
     );
@@ -396,6 +438,16 @@ pub async fn run(
             info!("shutting down: letting in-flight reconciles finish");
             stop_tx.send_replace(true);
             let _ = controllers.await;
+            // Nothing reconciles any more: stop renewing, then hand the lease over at once.
+            if let Some(task) = &lease_task {
+                task.abort();
+            }
+            drop(lease);
+            if let Some(l) = &opts.leader
+                && let Err(error) = leader::release(ctx.client.clone(), &l.namespace, &l.identity).await
+            {
+                warn!(error = %crate::error_chain(&error), "could not release the leader lease; it expires on its own");
+            }
             let _ = server.await;
             Ok(())
         }

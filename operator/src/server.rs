@@ -22,16 +22,45 @@ pub struct Health {
     /// Watch scopes whose controller caches have synced, out of `scopes`.
     pub synced: Arc<AtomicUsize>,
     pub scopes: usize,
+    /// Watches that failed recently (a 403, a CRD that is not installed).
+    pub watches: Arc<WatchErrors>,
+}
+
+/// A watch that failed within this window keeps `/readyz` false. kube's watcher retries with
+/// backoff up to 30 s, so a watch that keeps failing is never out of the window for long.
+pub const WATCH_ERROR_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When each watch (`kind` in `scope`) last failed, with its error.
+#[derive(Debug, Default)]
+pub struct WatchErrors(std::sync::Mutex<std::collections::BTreeMap<String, (std::time::Instant, String)>>);
+
+impl WatchErrors {
+    pub fn failed(&self, watch: &str, error: String) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(watch.to_string(), (std::time::Instant::now(), error));
+    }
+
+    /// The first watch that failed within the window, with its error.
+    pub fn recent(&self) -> Option<String> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().find(|(_, (at, _))| at.elapsed() < WATCH_ERROR_WINDOW).map(|(w, (_, e))| format!("{w}: {e}"))
+    }
 }
 
 impl Health {
     /// Ready: a standby waiting for the lease (it is healthy, and must not be restarted for
     /// not leading), or a leader whose caches have all synced.
-    pub fn ready(&self) -> Result<&'static str, &'static str> {
+    pub fn ready(&self) -> Result<&'static str, String> {
         if !*self.leading.borrow() {
             return Ok("standby");
         }
-        if self.synced.load(Ordering::Acquire) >= self.scopes { Ok("ready") } else { Err("caches not synced yet") }
+        if let Some(failing) = self.watches.recent() {
+            return Err(format!("a watch is failing: {failing}"));
+        }
+        if self.synced.load(Ordering::Acquire) >= self.scopes {
+            Ok("ready")
+        } else {
+            Err("caches not synced yet".to_string())
+        }
     }
 }
 
@@ -45,7 +74,7 @@ pub fn app(health: Health) -> Router {
 
 async fn readyz(State(h): State<Health>) -> impl IntoResponse {
     match h.ready() {
-        Ok(text) => (StatusCode::OK, text),
+        Ok(text) => (StatusCode::OK, text.to_string()),
         Err(text) => (StatusCode::SERVICE_UNAVAILABLE, text),
     }
 }
@@ -84,6 +113,7 @@ mod tests {
             leading: rx,
             synced: Arc::new(AtomicUsize::new(synced)),
             scopes: 1,
+            watches: Arc::new(WatchErrors::default()),
         };
         (h, tx)
     }
@@ -96,7 +126,12 @@ mod tests {
         assert_eq!(get_path(h.clone(), "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
         h.synced.store(1, Ordering::Release);
         assert_eq!(get_path(h.clone(), "/readyz").await, (StatusCode::OK, "ready".into()));
-        assert_eq!(get_path(h, "/healthz").await, (StatusCode::OK, "ok".into()));
+        assert_eq!(get_path(h.clone(), "/healthz").await, (StatusCode::OK, "ok".into()));
+        h.watches.failed("CronJob in namespace wellbeing", "403 Forbidden".into());
+        let (status, body) = get_path(h.clone(), "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("CronJob in namespace wellbeing: 403 Forbidden"), "{body}");
+        assert_eq!(get_path(h, "/healthz").await.0, StatusCode::OK, "alive, just not ready");
     }
 
     #[tokio::test]

@@ -154,11 +154,29 @@ impl Routes {
         self.0.push((method, path_part.to_string(), Box::new(f)));
         self
     }
+    /// Answer every label-selected LIST of a plugin's children with an empty list (registered
+    /// first, so it wins over GETs of a single child).
+    pub fn no_children(mut self, namespace: &str) -> Self {
+        for kind_path in [
+            "/apis/apps/v1/namespaces/{ns}/deployments",
+            "/api/v1/namespaces/{ns}/services",
+            "/api/v1/namespaces/{ns}/configmaps",
+        ] {
+            let exact = format!("={}", kind_path.replace("{ns}", namespace));
+            self.0.insert(0, (Method::GET, exact, Box::new(|_| list(vec![]))));
+        }
+        self
+    }
+
     pub fn into_responder(self) -> impl Fn(&Method, &str, &Value) -> Reply + Send + Sync + 'static {
         move |method, uri, body| {
             let path = uri.split('?').next().unwrap_or_default();
             for (m, part, f) in &self.0 {
-                if m == method && path.contains(part.as_str()) {
+                let hit = match part.strip_prefix('=') {
+                    Some(exact) => path.ends_with(exact),
+                    None => path.contains(part.as_str()),
+                };
+                if m == method && hit {
                     return f(body);
                 }
             }

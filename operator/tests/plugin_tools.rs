@@ -160,8 +160,8 @@ async fn a_server_that_does_not_listen_fails_within_the_timeout() {
 type Seen = Arc<Mutex<Vec<(Method, String, Value)>>>;
 
 /// A Context over a mocked apiserver that accepts status applies and Events (answering with what
-/// was sent, as the apiserver does give or take defaults), has no Deployments (an external server
-/// gets none, and the reconcile makes sure) and refuses anything else with 500.
+/// was sent, as the apiserver does give or take defaults), has no Deployments or other children
+/// (an external server gets none, and the reconcile makes sure) and refuses anything else with 500.
 fn mocked_context() -> (Arc<Context>, Seen) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let seen: Seen = Arc::default();
@@ -174,7 +174,9 @@ fn mocked_context() -> (Arc<Context>, Seen) {
             let body: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
             let mut code = if expected(&method, &path) { 200 } else { 500 };
             let mut reply = body.clone();
-            if method == Method::GET && path.contains("/deployments/") {
+            if method == Method::GET && is_children_list(&path) {
+                reply = json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": []});
+            } else if method == Method::GET && path.contains("/deployments/") {
                 code = 404;
                 reply = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
                                "code": 404, "message": "not found"});
@@ -199,6 +201,12 @@ fn expected(method: &Method, path: &str) -> bool {
     (method == Method::PATCH && path.ends_with("/status"))
         || (method == Method::POST && path.ends_with("/events"))
         || (method == Method::GET && path.ends_with("/deployments/plugin-sleep-winddown"))
+        || (method == Method::GET && is_children_list(path))
+}
+
+/// A new generation makes the reconcile look for children of kinds it no longer wants, by label.
+fn is_children_list(path: &str) -> bool {
+    ["/deployments", "/services", "/configmaps"].iter().any(|k| path.ends_with(k))
 }
 
 fn writes(seen: &[(Method, String, Value)]) -> usize {

@@ -130,7 +130,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     // Losing the lease comes back as an error, and returning it ends the process with a failure:
     // Kubernetes restarts the pod, which rejoins as a standby.
-    wellbeing_operator::run(Arc::new(ctx), opts, shutdown_signal()).await.context("operator stopped")?;
+    let shutdown = async {
+        shutdown_signal().await;
+        // A second Ctrl-C or SIGTERM while reconciles drain: stop now.
+        tokio::spawn(async {
+            shutdown_signal().await;
+            tracing::warn!("second shutdown signal: exiting without waiting");
+            std::process::exit(130);
+        });
+    };
+    wellbeing_operator::run(Arc::new(ctx), opts, shutdown).await.context("operator stopped")?;
     tracing::info!("operator stopped");
     Ok(())
 }

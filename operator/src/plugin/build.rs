@@ -95,6 +95,34 @@ pub fn selector_labels(plugin: &str) -> BTreeMap<String, String> {
     ])
 }
 
+/// Label selector for every child the operator made for this plugin.
+pub fn children_selector(plugin: &str) -> String {
+    format!("{}={},{}", LABEL_PLUGIN, truncate_label(plugin), crate::names::managed_selector())
+}
+
+/// Which kinds of children a plugin should have now; the others are deleted, so a plugin that
+/// moves from `python` to `mcp.url` (or loses its secrets) leaves nothing behind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WantedChildren {
+    pub deployment: bool,
+    pub service: bool,
+    pub config_map: bool,
+    pub provider_class: bool,
+}
+
+/// Pure: from the validated workload (None when invalid or not approved), whether it may run
+/// now, and whether secrets are delivered by the GKE Secret Manager CSI driver.
+pub fn wanted_children(workload: Option<&Workload>, runs: bool, csi_secrets: bool) -> WantedChildren {
+    let Some(workload) = workload.filter(|_| runs) else { return WantedChildren::default() };
+    let deployed = !matches!(workload, Workload::External { .. });
+    WantedChildren {
+        deployment: deployed,
+        service: deployed,
+        config_map: matches!(workload, Workload::Python { code: Some(_), .. }),
+        provider_class: deployed && csi_secrets,
+    }
+}
+
 fn labels(plugin: &str, component: &str) -> BTreeMap<String, String> {
     let mut l = common_labels(component, plugin);
     l.extend(selector_labels(plugin));
@@ -656,6 +684,25 @@ pub fn status_patch(status: &PluginStatus) -> serde_json::Value {
 
 pub fn conditions_of(status: Option<&PluginStatus>) -> &[Condition] {
     status.map(|s| s.conditions.as_slice()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod wanted_tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_that_moves_to_an_external_server_wants_no_children() {
+        let python = Workload::Python { module: "w/v1.py".into(), code: Some("x".into()) };
+        let external = Workload::External { url: "http://mcp.example:8000/mcp".into() };
+        let all = wanted_children(Some(&python), true, true);
+        assert!(all.deployment && all.service && all.config_map && all.provider_class);
+        assert_eq!(wanted_children(Some(&external), true, true), WantedChildren::default());
+        assert_eq!(wanted_children(Some(&python), false, true), WantedChildren::default());
+        assert_eq!(wanted_children(None, true, true), WantedChildren::default());
+        let image = Workload::Image { image: "ghcr.io/x/y:1".into(), port: 8000, path: "/mcp".into() };
+        let img = wanted_children(Some(&image), true, false);
+        assert!(img.deployment && img.service && !img.config_map && !img.provider_class);
+    }
 }
 
 #[cfg(test)]

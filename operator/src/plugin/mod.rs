@@ -22,7 +22,7 @@ use tracing::{Span, debug, field, info, instrument};
 use wellbeing_crds::{Plugin, SecretRequirement, plugin::LlmTask, secret_requirement::SecretPhase};
 
 use crate::{
-    apply::{apply, apply_status, delete_if_exists},
+    apply::{apply, apply_status, delete_if_exists, delete_stale},
     config::SecretDelivery,
     context::Context,
     error::{Error, Result, kube_err},
@@ -51,6 +51,7 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
 
     // The Deployment's rollout, when this reconcile applied one (for the tool listing).
     let mut rollout = None;
+    let valid = validate(&plugin, &ctx.config).ok().filter(|_| plugin.spec.approved);
     let (stage, missing) = match validate(&plugin, &ctx.config) {
         Err(invalid) => (Stage::Invalid(invalid), None),
         Ok(_) if !plugin.spec.approved => (Stage::NotApproved, None),
@@ -80,7 +81,15 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
         Stage::Ready { .. } => has_workload(&plugin),
         _ => false,
     };
-    if !runs {
+    // A spec change may have dropped a kind of child (python -> mcp, secrets removed): look for
+    // them by label then. An unchanged plugin's reconcile stays free of LIST calls.
+    let spec_changed = plugin.status.as_ref().and_then(|s| s.observed_generation) != plugin.metadata.generation;
+    if spec_changed {
+        let csi = matches!(ctx.config.secret_delivery, SecretDelivery::GkeSecretManager { .. })
+            && !plugin.spec.required_secrets.is_empty();
+        let wanted = build::wanted_children(valid.as_ref(), runs, csi);
+        delete_unwanted(&ctx, &ns, &name, wanted).await?;
+    } else if !runs {
         // Nothing may run that is not approved, valid, sandboxed and supplied with its secrets.
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
         if delete_if_exists(&deployments, &build::workload_name(&name), "Deployment").await? {
@@ -103,6 +112,34 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
         // Requirement and Deployment watches bring the news; the poll interval bounds the wait.
         _ => Action::requeue(ctx.config.poll_interval),
     })
+}
+
+/// Delete the kinds of children the plugin no longer wants, found by its label.
+async fn delete_unwanted(ctx: &Context, ns: &str, name: &str, wanted: build::WantedChildren) -> Result<()> {
+    let selector = build::children_selector(name);
+    let client = &ctx.client;
+    let mut deleted = Vec::new();
+    if !wanted.deployment {
+        deleted.extend(
+            delete_stale(&Api::<Deployment>::namespaced(client.clone(), ns), &selector, &[], "Deployment").await?,
+        );
+    }
+    if !wanted.service {
+        deleted.extend(delete_stale(&Api::<Service>::namespaced(client.clone(), ns), &selector, &[], "Service").await?);
+    }
+    if !wanted.config_map {
+        deleted.extend(
+            delete_stale(&Api::<ConfigMap>::namespaced(client.clone(), ns), &selector, &[], "ConfigMap").await?,
+        );
+    }
+    if !wanted.provider_class && matches!(ctx.config.secret_delivery, SecretDelivery::GkeSecretManager { .. }) {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &build::provider_class_resource());
+        deleted.extend(delete_stale(&api, &selector, &[], "SecretProviderClass").await?);
+    }
+    if !deleted.is_empty() {
+        info!(namespace = %ns, name = %name, deleted = ?deleted, "removed plugin children no longer wanted");
+    }
+    Ok(())
 }
 
 fn has_workload(plugin: &Plugin) -> bool {
@@ -196,11 +233,15 @@ async fn deploy(
     let svc = build::service(plugin, workload);
     apply(&Api::<Service>::namespaced(client.clone(), ns), &wname, &svc, "Service").await?;
 
-    let available = applied.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
-    debug!(namespace = %ns, name = %name, available, "plugin deployment applied");
-    let stage =
-        if available >= 1 { Stage::Ready { endpoint: build::endpoint(plugin, workload) } } else { Stage::Deploying };
-    Ok((stage, Some(tools::rollout_of(&applied))))
+    // Ready when the current rollout is done, not when any replica is up: after a code change
+    // the available pod may still be the old version.
+    let rollout = tools::rollout_of(&applied);
+    debug!(namespace = %ns, name = %name, ?rollout, "plugin deployment applied");
+    let stage = match rollout {
+        tools::Rollout::Complete { .. } => Stage::Ready { endpoint: build::endpoint(plugin, workload) },
+        tools::Rollout::InProgress => Stage::Deploying,
+    };
+    Ok((stage, Some(rollout)))
 }
 
 /// Create the plugin's gateway token once. It is never updated (a rotation would cut running
@@ -235,7 +276,7 @@ mod tests {
     use crate::{
         config::OperatorConfig,
         test_support::{
-            FakeStore, Fixture, Routes, at, echo, fixture, not_found, plugin, requirement, to_json, with_status,
+            FakeStore, Fixture, Routes, at, echo, fixture, list, not_found, plugin, requirement, to_json, with_status,
         },
     };
     use http::Method;
@@ -251,6 +292,7 @@ mod tests {
     async fn missing_secret_creates_one_requirement_and_waits() {
         let p = plugin("weather", &["owm-key"]);
         let routes = Routes::new()
+            .no_children("ns")
             .on(Method::GET, REQS, |_| not_found())
             .on(Method::PATCH, REQS, echo)
             .on(Method::GET, DEPLOYMENTS, |_| not_found())
@@ -263,11 +305,16 @@ mod tests {
             [
                 format!("GET {REQS}/owm-key"),
                 format!("PATCH {REQS}/owm-key"),
-                format!("GET {DEPLOYMENTS}/plugin-weather"),
+                // A new generation: children of kinds it no longer wants are looked for by label.
+                format!("GET {DEPLOYMENTS}"),
+                "GET /api/v1/namespaces/ns/services".into(),
+                "GET /api/v1/namespaces/ns/configmaps".into(),
                 format!("PATCH {PLUGINS}/weather/status"),
                 "POST /apis/events.k8s.io/v1/namespaces/ns/events".into(),
             ]
         );
+        let listed = &f.find(Method::GET, "/api/v1/namespaces/ns/services")[0];
+        assert!(listed.query().contains("labelSelector=wellbeing.dev%2Fplugin%3Dweather"), "{}", listed.uri);
         let apply = &f.find(Method::PATCH, REQS)[0];
         assert!(apply.query().contains("fieldManager=wellbeing-operator"));
         assert_eq!(apply.body["spec"]["secretId"], "owm-key");
@@ -280,6 +327,13 @@ mod tests {
     }
 
     fn deploy_routes(p: &Plugin, available: i32) -> Routes {
+        deploy_routes_with(
+            p,
+            json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": available}),
+        )
+    }
+
+    fn deploy_routes_with(p: &Plugin, deployment_status: serde_json::Value) -> Routes {
         let stored = to_json(p);
         let present = to_json(&requirement("owm-key", Some("Present")));
         Routes::new()
@@ -290,8 +344,7 @@ mod tests {
                 // As the apiserver answers once the Deployment controller has rolled it out.
                 let mut d = body.clone();
                 d["metadata"]["generation"] = json!(1);
-                d["status"] = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
-                                     "availableReplicas": available});
+                d["status"] = deployment_status.clone();
                 (200, d)
             })
             .on(Method::PATCH, "/status", with_status(stored))
@@ -302,6 +355,61 @@ mod tests {
     fn with_lister(mut f: Fixture, lister: Arc<FakeLister>) -> Fixture {
         Arc::get_mut(&mut f.ctx).expect("fresh fixture").tools = tools::Tools::new(lister);
         f
+    }
+
+    #[tokio::test]
+    async fn a_plugin_moved_to_an_external_server_leaves_no_children_behind() {
+        let mut p = plugin("weather", &[]);
+        p.spec.source = serde_json::from_value(json!({"mcp": {"url": "http://mcp.example:8000/mcp"}})).unwrap();
+        p.metadata.generation = Some(2);
+        p.status = Some(wellbeing_crds::PluginStatus { observed_generation: Some(1), ..Default::default() });
+        let child = |kind: &str| json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "plugin-weather", "namespace": "ns"}});
+        let (svc, cm) = (child("Service"), child("ConfigMap"));
+        let mut dep = child("Deployment");
+        dep["apiVersion"] = json!("apps/v1");
+        let gone = |_: &serde_json::Value| (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+        let routes = Routes::new()
+            .on(Method::GET, &format!("={DEPLOYMENTS}"), move |_| list(vec![dep.clone()]))
+            .on(Method::GET, "=/api/v1/namespaces/ns/services", move |_| list(vec![svc.clone()]))
+            .on(Method::GET, "=/api/v1/namespaces/ns/configmaps", move |_| list(vec![cm.clone()]))
+            .on(Method::DELETE, "/namespaces/ns/", gone)
+            .on(Method::PATCH, "/networkpolicies/", echo)
+            .on(Method::PATCH, PLUGINS, with_status(to_json(&p)))
+            .on(Method::POST, "/events", echo);
+        let f = with_lister(
+            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), routes.into_responder()),
+            FakeLister::replying([Ok(vec![])]),
+        );
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+        let mut deleted: Vec<String> =
+            f.find(Method::DELETE, "/namespaces/ns/").iter().map(|r| r.path().to_string()).collect();
+        deleted.sort();
+        assert_eq!(
+            deleted,
+            [
+                "/api/v1/namespaces/ns/configmaps/plugin-weather",
+                "/api/v1/namespaces/ns/services/plugin-weather",
+                &format!("{DEPLOYMENTS}/plugin-weather"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_old_replica_still_answering_is_not_ready() {
+        let p = plugin("weather", &["owm-key"]);
+        // A code change is rolling out: the old pod is available, the new one is not yet.
+        let rolling = json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 1, "availableReplicas": 1});
+        let f = with_lister(
+            fixture(
+                OperatorConfig::default(),
+                FakeStore::default(),
+                at(NOW),
+                deploy_routes_with(&p, rolling).into_responder(),
+            ),
+            FakeLister::replying([]),
+        );
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+        assert_eq!(f.find(Method::PATCH, "/status")[0].body["status"]["phase"], "Deploying");
     }
 
     #[tokio::test]
@@ -400,7 +508,9 @@ mod tests {
         let running = json!({"apiVersion": "apps/v1", "kind": "Deployment",
                              "metadata": {"name": "plugin-weather", "namespace": "ns"}, "spec": {"selector": {}, "template": {}}});
         let routes = Routes::new()
-            .on(Method::GET, DEPLOYMENTS, move |_| (200, running.clone()))
+            .on(Method::GET, &format!("={DEPLOYMENTS}"), move |_| list(vec![running.clone()]))
+            .on(Method::GET, "=/api/v1/namespaces/ns/services", |_| list(vec![]))
+            .on(Method::GET, "=/api/v1/namespaces/ns/configmaps", |_| list(vec![]))
             .on(Method::DELETE, DEPLOYMENTS, |_| {
                 (200, json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))
             })
@@ -420,6 +530,7 @@ mod tests {
         config.plugin.runtime_class = Some("gvisor".into());
         config.plugin.require_sandbox = true;
         let routes = Routes::new()
+            .no_children("ns")
             .on(Method::GET, "/apis/node.k8s.io/v1/runtimeclasses/gvisor", |_| not_found())
             .on(Method::GET, DEPLOYMENTS, |_| not_found())
             .on(Method::PATCH, PLUGINS, with_status(to_json(&p)));
