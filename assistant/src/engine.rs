@@ -1173,9 +1173,7 @@ fn channel_str(channel: Channel) -> &'static str {
     }
 }
 
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+use wellbeing_common::time::rfc3339_secs as rfc3339;
 
 fn parse_time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, TimeZone as _, Utc};
-use rand::Rng as _;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -222,9 +221,7 @@ pub struct RequestRecord {
     pub at: DateTime<Utc>,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use wellbeing_common::time::rfc3339_millis as rfc3339;
 
 pub fn record_request(store: &Store, r: &RequestRecord) -> Result<(), StoreError> {
     store.conn().execute(
@@ -402,7 +399,7 @@ impl LocalPluginTokens {
         if let Some(token) = tokens.get(plugin) {
             return Ok(token.clone());
         }
-        let token = hex::encode(rand::rng().random::<[u8; 32]>());
+        let token = wellbeing_common::id::new_token();
         let mut next = tokens.clone();
         next.insert(plugin.to_string(), token.clone());
         write_private(&self.path, &TokenFile { plugins: next.clone() })?;

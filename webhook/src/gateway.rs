@@ -388,7 +388,7 @@ async fn chat_completions(
     let span = tracing::Span::current();
     span.record("plugin", plugin.as_str());
     let started = Instant::now();
-    let now = (gw.clock)();
+    let now = gw.clock.now();
     let active = gw.personas.active();
     let tz = active.time_zone();
     let mut record = RequestRecord {

@@ -185,7 +185,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         user: LOCAL_USER.to_string(),
         config: goals_config.clone(),
         learned: learned.clone(),
-        clock: Arc::new(chrono::Utc::now),
+        clock: wellbeing_webhook::app::system_clock(),
     });
     let local_routes =
         wellbeing_webhook::local::router(local).merge(actions).merge(wellbeing_webhook::dashboard::router(dashboard));
