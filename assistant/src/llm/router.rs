@@ -347,7 +347,7 @@ impl RouterConfig {
             for k in keys {
                 routes.insert(
                     k,
-                    Route0 {
+                    RouteEntry {
                         endpoint: route.endpoint.clone(),
                         model: route.model.clone(),
                         max_tokens: route.max_tokens,
@@ -374,8 +374,9 @@ enum RouteKey {
     AnyPlugin,
 }
 
+/// One configured route, its endpoint checked to exist.
 #[derive(Clone, Debug, PartialEq)]
-struct Route0 {
+struct RouteEntry {
     endpoint: Option<String>,
     model: Option<String>,
     max_tokens: Option<u32>,
@@ -388,7 +389,7 @@ pub struct RouteTable {
     /// With each endpoint's retries (the client needs them; resolution does not).
     endpoints: BTreeMap<String, (EndpointInfo, u32)>,
     default: Option<String>,
-    routes: BTreeMap<RouteKey, Route0>,
+    routes: BTreeMap<RouteKey, RouteEntry>,
 }
 
 impl RouteTable {
