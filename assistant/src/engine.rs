@@ -23,7 +23,7 @@ use crate::llm::types::{
     ChatCompletionRequestMessage, ChatCompletionRequestToolMessage, ChatCompletionRequestToolMessageContent,
     ChatCompletionToolChoiceOption, ToolChoiceOptions,
 };
-use crate::llm::{ChatRequest, LlmClient, system_message, user_message};
+use crate::llm::{ChatRequest, LlmClient, LlmRouter, LlmTask, system_message, user_message};
 use crate::persona::{ActivePersona, PersonaRegistry, Tone, choose_prompt, followup_question, template_reply};
 use crate::redact::{self, Redacted};
 use crate::safety;
@@ -265,7 +265,7 @@ pub struct Assistant {
 struct Inner {
     store: Store,
     personas: PersonaRegistry,
-    llm: Option<LlmClient>,
+    llm: LlmRouter,
     config: AssistantConfig,
     plugins: Option<Arc<crate::plugins::PluginPool>>,
 }
@@ -274,7 +274,7 @@ impl std::fmt::Debug for Assistant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Assistant")
             .field("store", &self.inner.store)
-            .field("llm", &self.inner.llm.as_ref().map(|l| l.model()))
+            .field("llm", &self.inner.llm.describe())
             .field("plugins", &self.inner.plugins.is_some())
             .finish()
     }
@@ -306,8 +306,24 @@ struct PlannedCheckIn {
 }
 
 impl Assistant {
+    /// `llm`: one endpoint for every task (today's flags), or none. [`Assistant::with_router`]
+    /// routes tasks to several.
     pub fn new(store: Store, personas: PersonaRegistry, llm: Option<LlmClient>, config: AssistantConfig) -> Assistant {
-        Assistant { inner: Arc::new(Inner { store, personas, llm, config, plugins: None }) }
+        Assistant { inner: Arc::new(Inner { store, personas, llm: LlmRouter::from(llm), config, plugins: None }) }
+    }
+
+    /// Route each LLM task by `router` instead.
+    pub fn with_router(self, router: LlmRouter) -> Assistant {
+        let Inner { store, personas, llm: _, config, plugins } = &*self.inner;
+        Assistant {
+            inner: Arc::new(Inner {
+                store: store.clone(),
+                personas: personas.clone(),
+                llm: router,
+                config: config.clone(),
+                plugins: plugins.clone(),
+            }),
+        }
     }
 
     /// Offer these plugins' tools (with an LLM) or call relevant ones directly (without).
@@ -332,8 +348,9 @@ impl Assistant {
         &self.inner.personas
     }
 
-    pub fn llm(&self) -> Option<&LlmClient> {
-        self.inner.llm.as_ref()
+    /// Where each LLM task goes (the plugin gateway and the insights use it too).
+    pub fn llm(&self) -> &LlmRouter {
+        &self.inner.llm
     }
 
     pub fn config(&self) -> &AssistantConfig {
@@ -380,8 +397,9 @@ impl Assistant {
 
     /// Extract with the LLM when configured, else (or on any failure) offline.
     async fn extract(&self, persona: &ActivePersona, text: &str) -> Extraction {
-        let model = persona.spec().models.extraction.as_deref();
-        extract_or_fallback(self.inner.llm.as_ref(), model, text, crate::extract::offline::extract).await
+        let route = self.inner.llm.route(LlmTask::Extraction, &persona.spec().models);
+        let (client, model) = (route.as_ref().map(|r| &r.client), route.as_ref().map(|r| r.model()));
+        extract_or_fallback(client, model, text, crate::extract::offline::extract).await
     }
 
     async fn checkin_plan(
@@ -453,28 +471,28 @@ impl Assistant {
     /// the relevant ones are called directly and their suggestion is appended.
     async fn compose_reply(&self, persona: &ActivePersona, text: &str, checkin: &CheckIn) -> String {
         let template = template_reply(checkin, persona.tone());
-        let Some(llm) = self.inner.llm.as_ref().filter(|_| self.inner.config.llm_replies) else {
+        let spec = persona.spec();
+        let route = self.inner.llm.route(LlmTask::Reply, &spec.models);
+        let Some(route) = route.filter(|_| self.inner.config.llm_replies) else {
             let notes = match &self.inner.plugins {
                 Some(pool) => self.plugin_suggestions(pool, text, checkin).await,
                 None => Vec::new(),
             };
             return std::iter::once(template).chain(notes).collect::<Vec<_>>().join("\n\n");
         };
-        let spec = persona.spec();
         let system = reply_system_prompt(persona);
         let structured = serde_json::to_string(checkin).unwrap_or_default();
         let user = format!(
             "The person wrote (credentials already removed):\n{text}\n\nWhat I understood, as JSON:\n{structured}"
         );
-        let max_tokens = if spec.models.conserve_tokens { 120 } else { 250 };
         let request = ChatRequest {
-            model: spec.models.reply.clone(),
+            model: Some(route.model().to_string()),
             messages: vec![system_message(&system), user_message(&user)],
-            max_completion_tokens: Some(max_tokens),
+            max_completion_tokens: route.max_completion_tokens(),
             temperature: Some(0.7),
             ..Default::default()
         };
-        match self.chat_with_tools(llm, request).await {
+        match self.chat_with_tools(&route.client, request).await {
             Some(reply) => redact::redact(&reply).text,
             None => template,
         }
@@ -1173,9 +1191,7 @@ fn channel_str(channel: Channel) -> &'static str {
     }
 }
 
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+use wellbeing_common::time::rfc3339_secs as rfc3339;
 
 fn parse_time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()

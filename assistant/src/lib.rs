@@ -17,14 +17,5 @@ pub mod store;
 pub use checkin::CheckIn;
 pub use store::{Store, StoreError};
 
-/// An error and its causes on one line ("a: b: c"), for logs, records and condition messages.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
+/// Re-exported so callers keep one path; the helper lives in `wellbeing-common`.
+pub use wellbeing_common::error_chain;

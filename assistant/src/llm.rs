@@ -2,7 +2,8 @@
 //! llama.cpp server), with a bounded time budget and our own retry policy.
 //!
 //! Extraction, replies, insight phrasing, the plugin LLM gateway and plugin generation all go
-//! through [`LlmClient`], so timeouts, retries and token accounting behave the same everywhere.
+//! through [`LlmClient`], so timeouts, retries and token accounting behave the same everywhere;
+//! which endpoint, model and budgets each of them gets is [`router`]'s decision.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,9 @@ use tokio::time::Instant;
 
 /// Re-exported so callers build messages and tools without naming async-openai themselves.
 pub use async_openai::types::chat as types;
+
+pub mod router;
+pub use router::{LlmRouter, LlmTask, Route, RouterConfig, RouterError};
 
 /// Default time budget of one LLM call, retries included. A chat reply that takes longer than this
 /// is worse than the offline fallback, and the worker must not stall on a hung endpoint.
@@ -259,6 +263,11 @@ pub fn user_message(text: &str) -> ChatCompletionRequestMessage {
     })
 }
 
+/// The HTTP client LLM calls use (one per process is enough; several endpoints share it).
+pub fn http_client() -> Result<reqwest::Client, LlmError> {
+    reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build().map_err(LlmError::HttpClient)
+}
+
 /// A cheap-to-clone client for one endpoint.
 #[derive(Clone)]
 pub struct LlmClient {
@@ -275,8 +284,7 @@ impl std::fmt::Debug for LlmClient {
 impl LlmClient {
     /// A client with its own pooled HTTP client.
     pub fn new(config: LlmConfig) -> Result<LlmClient, LlmError> {
-        let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build().map_err(LlmError::HttpClient)?;
-        Ok(LlmClient::with_http_client(config, http))
+        Ok(LlmClient::with_http_client(config, http_client()?))
     }
 
     /// A client over a caller's pooled HTTP client.
@@ -298,6 +306,16 @@ impl LlmClient {
 
     pub fn config(&self) -> &LlmConfig {
         &self.config
+    }
+
+    /// The same endpoint and connection pool with another default model and time budget (a
+    /// route's); the inner client is shared, so this is cheap.
+    pub fn with_defaults(&self, model: &str, timeout: Duration) -> LlmClient {
+        if self.config.model == model && self.config.timeout == timeout {
+            return self.clone();
+        }
+        let config = LlmConfig { model: model.to_string(), timeout, ..(*self.config).clone() };
+        LlmClient { client: self.client.clone(), config: Arc::new(config) }
     }
 
     /// The configured default model.

@@ -1,5 +1,5 @@
-//! The data side of the plugins' LLM gateway: which model a task class gets, per-plugin daily
-//! token budgets, usage and invocation records in SQLite, and the local token file of embedded
+//! The data side of the plugins' LLM gateway: task classes (whose endpoint and model the
+//! [`crate::llm::LlmRouter`] decides as `LlmTask::PluginTask`), per-plugin daily token budgets, usage and invocation records in SQLite, and the local token file of embedded
 //! mode. The HTTP handler lives in the webhook crate (`wellbeing_webhook::gateway`).
 //!
 //! A plugin names a task class, never a model (plugins/README.md, `llm`): the body carries
@@ -12,11 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, TimeZone as _, Utc};
-use rand::Rng as _;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use wellbeing_crds::persona::ModelPreferences;
 
 use crate::plugins::{Invocation, InvocationSink};
 use crate::store::{Store, StoreError};
@@ -31,7 +29,7 @@ pub const LOCAL_TOKENS_FILE: &str = "plugin-tokens.json";
 pub const TASK_MODEL_PREFIX: &str = "task:";
 
 /// What a plugin asks the LLM for. The names are the Plugin resource's `spec.llm` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskClass {
     Chat,
@@ -85,18 +83,6 @@ pub fn task_of(metadata_task: Option<&str>, model: Option<&str>) -> Result<TaskC
         (Some(a), _) | (None, Some(a)) => Ok(a),
         (None, None) => Ok(TaskClass::Chat),
     }
-}
-
-/// The model for a task class: the active persona's `spec.models` entry, else the default.
-/// Personas name `extraction`, `reply` and `code` models; chat and summary are replies in prose,
-/// so they use the reply model.
-pub fn choose_model(task: TaskClass, prefs: &ModelPreferences, default_model: &str) -> String {
-    let preferred = match task {
-        TaskClass::Extraction => prefs.extraction.as_deref(),
-        TaskClass::Chat | TaskClass::Summary => prefs.reply.as_deref(),
-        TaskClass::Code => prefs.code.as_deref(),
-    };
-    preferred.map(str::trim).filter(|m| !m.is_empty()).unwrap_or(default_model).to_string()
 }
 
 /// Daily token budgets: one default, and overrides by plugin name.
@@ -222,9 +208,7 @@ pub struct RequestRecord {
     pub at: DateTime<Utc>,
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use wellbeing_common::time::rfc3339_millis as rfc3339;
 
 pub fn record_request(store: &Store, r: &RequestRecord) -> Result<(), StoreError> {
     store.conn().execute(
@@ -402,7 +386,7 @@ impl LocalPluginTokens {
         if let Some(token) = tokens.get(plugin) {
             return Ok(token.clone());
         }
-        let token = hex::encode(rand::rng().random::<[u8; 32]>());
+        let token = wellbeing_common::id::new_token();
         let mut next = tokens.clone();
         next.insert(plugin.to_string(), token.clone());
         write_private(&self.path, &TokenFile { plugins: next.clone() })?;
@@ -486,20 +470,6 @@ mod tests {
         assert_eq!(task_of(None, None), Ok(TaskClass::Chat));
         assert!(matches!(task_of(Some("poetry"), None), Err(TaskError::Unknown(t)) if t == "poetry"));
         assert!(matches!(task_of(Some("chat"), Some("task:code")), Err(TaskError::Conflict { .. })));
-    }
-
-    #[test]
-    fn model_follows_the_persona_then_the_default() {
-        let prefs = ModelPreferences {
-            extraction: Some("small-extractor".into()),
-            reply: Some("  ".into()),
-            code: Some("coder".into()),
-            conserve_tokens: false,
-        };
-        assert_eq!(choose_model(TaskClass::Extraction, &prefs, "base"), "small-extractor");
-        assert_eq!(choose_model(TaskClass::Code, &prefs, "base"), "coder");
-        assert_eq!(choose_model(TaskClass::Chat, &prefs, "base"), "base", "blank preference means none");
-        assert_eq!(choose_model(TaskClass::Summary, &ModelPreferences::default(), "base"), "base");
     }
 
     #[test]

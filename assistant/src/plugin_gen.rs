@@ -441,6 +441,8 @@ pub struct GenerateOptions {
     /// Hosts the plugin may reach (`--allow-host`); none by default.
     pub allow_hosts: Vec<String>,
     pub max_attempts: u32,
+    /// Max completion tokens of each attempt (the route's); `None`: the endpoint's default.
+    pub max_completion_tokens: Option<u32>,
 }
 
 impl GenerateOptions {
@@ -453,6 +455,7 @@ impl GenerateOptions {
             model: model.into(),
             allow_hosts: Vec::new(),
             max_attempts: MAX_ATTEMPTS,
+            max_completion_tokens: None,
         }
     }
 }
@@ -485,8 +488,12 @@ pub async fn generate(llm: &LlmClient, need: &Need, options: &GenerateOptions) -
     for attempt in 1..=attempts {
         // No temperature: OpenAI's reasoning models (a likely `models.code`) refuse anything but
         // their default.
-        let request =
-            ChatRequest { model: Some(options.model.clone()), messages: messages.clone(), ..Default::default() };
+        let request = ChatRequest {
+            model: Some(options.model.clone()),
+            messages: messages.clone(),
+            max_completion_tokens: options.max_completion_tokens,
+            ..Default::default()
+        };
         let reply = llm.chat(request).await.map_err(GenError::Llm)?;
         let text = reply.text().unwrap_or_default().to_string();
         let verdict = match extract_code(&text) {

@@ -3,7 +3,8 @@
 //! plugin never breaks the reply.
 
 mod llm_fake;
-#[path = "plugins_support/mod.rs"]
+// The pool tests' helpers, shared rather than copied: the same host, timeouts and probes.
+#[path = "../../mcp/tests/plugins_support/mod.rs"]
 mod plugins_support;
 
 use std::sync::Arc;

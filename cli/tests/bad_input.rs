@@ -174,3 +174,22 @@ fn half_configured_slack() {
     assert!(line.contains("Slack settings") && line.contains("SLACK_SIGNING_SECRET"), "{line}");
     assert!(!data.exists());
 }
+
+#[test]
+fn llm_config_that_routes_to_an_endpoint_it_does_not_declare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("llm.yaml");
+    std::fs::write(
+        &config,
+        "endpoints:\n  local: {baseUrl: 'http://127.0.0.1:9/v1'}\nroutes:\n  reply: {endpoint: cloud}\n",
+    )
+    .unwrap();
+    let out = run(up(&data, &empty_manifests(tmp.path()), free_port()).arg("--llm-config").arg(&config));
+    let line = error_line(&out);
+    assert!(line.contains("LLM route reply") && line.contains("\"cloud\""), "{line}");
+    let out =
+        run(up(&data, &empty_manifests(tmp.path()), free_port()).arg("--llm-config").arg(tmp.path().join("nope.yaml")));
+    let line = error_line(&out);
+    assert!(line.contains("failed to read the LLM configuration") && line.contains("nope.yaml"), "{line}");
+}

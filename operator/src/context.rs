@@ -17,8 +17,8 @@ use crate::{
     secret_store::{SecretStore, StoreError},
 };
 
-/// Current time. A function so tests run on a fixed clock.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+/// Current time, so tests run on a fixed clock.
+pub type Clock = wellbeing_common::SharedClock;
 
 /// The secret store for a namespace. The Kubernetes store is per namespace (plugin pods can only
 /// reference Secrets in their own namespace); GCP and local stores are one for all.
@@ -69,7 +69,7 @@ impl Context {
             store_for,
             metrics,
             config,
-            clock: Arc::new(Utc::now),
+            clock: wellbeing_common::clock::system(),
             backoff: Backoff::default(),
             tools: Tools::default(),
             store_checks: StoreChecks::default(),
@@ -89,7 +89,7 @@ impl Context {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        self.clock.now()
     }
 
     /// One store shared by every namespace.

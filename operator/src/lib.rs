@@ -31,4 +31,4 @@ pub use context::Context;
 pub use error::Error;
 pub use run::{LeaderOptions, RunError, RunOptions, Scope, run, run_controllers};
 
-pub use wellbeing_assistant::error_chain;
+pub use wellbeing_common::error_chain;

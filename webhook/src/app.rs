@@ -12,7 +12,6 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio_util::task::TaskTracker;
 use tower_http::timeout::TimeoutLayer;
@@ -39,10 +38,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const VIEWS_OPEN_TIMEOUT: Duration = Duration::from_millis(2500);
 
 /// Unix time now; tests inject a fixed clock to check Slack's published signature example.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub type Clock = wellbeing_common::SharedClock;
 
 pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
+    wellbeing_common::clock::system()
 }
 
 /// Slack-facing settings and client.
@@ -150,7 +149,7 @@ fn verified(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesReje
         Refused::Body(status)
     })?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = (state.clock)().timestamp();
+    let now = state.clock.now().timestamp();
     signature::verify(
         &state.slack.signing_secret,
         header(signature::TIMESTAMP_HEADER),
@@ -293,7 +292,7 @@ async fn open_checkin_form(state: &AppState, cmd: &SlashCommand) -> Response {
 async fn pause(state: &AppState, user: &str, arg: Option<&str>) -> Response {
     let (store, user, arg) = (state.engine.store().clone(), user.to_string(), arg.map(str::to_string));
     let tz = state.engine.personas().active().time_zone();
-    let now = (state.clock)();
+    let now = state.clock.now();
     let answer = tokio::task::spawn_blocking(move || match arg {
         Some(arg) => wellbeing_assistant::goals::runner::pause_command(&store, &user, &arg, tz, now),
         None => wellbeing_assistant::goals::runner::resume_command(&store, &user, now),
@@ -318,7 +317,7 @@ async fn export(state: AppState, cmd: SlashCommand, user: String) {
     let result = match data {
         Ok(Ok(data)) => {
             let bytes = serde_json::to_vec_pretty(&data).unwrap_or_default();
-            let name = format!("wellbeing-export-{}.json", (state.clock)().format("%Y-%m-%d"));
+            let name = format!("wellbeing-export-{}.json", state.clock.now().format("%Y-%m-%d"));
             match state.slack.client.open_conversation(&cmd.user_id).await {
                 Ok(channel) => state
                     .slack
@@ -441,7 +440,7 @@ async fn goal_action(state: &AppState, interaction: &commands::Interaction, acti
     let (store, goals, action, u) =
         (state.engine.store().clone(), state.goals.clone(), action_id.to_string(), user.to_string());
     let tz = state.engine.personas().active().time_zone();
-    let now = (state.clock)();
+    let now = state.clock.now();
     let handled = tokio::task::spawn_blocking(move || {
         wellbeing_assistant::goals::actions::handle(&store, &goals, &action, &value, &u, tz, now)
     })

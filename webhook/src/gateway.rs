@@ -35,7 +35,7 @@ use tracing::instrument;
 use wellbeing_assistant::Store;
 use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::llm::types::CreateChatCompletionRequest;
-use wellbeing_assistant::llm::{LlmClient, LlmError};
+use wellbeing_assistant::llm::{LlmError, LlmRouter, LlmTask};
 use wellbeing_assistant::persona::PersonaRegistry;
 use wellbeing_assistant::plugin_gateway::{
     self as usage, BudgetCheck, Budgets, LocalPluginTokens, RequestOutcome, RequestRecord, TaskClass,
@@ -186,8 +186,9 @@ impl PluginTokens for KubeTokens {
 /// Everything the handler needs.
 pub struct Gateway {
     pub tokens: Arc<dyn PluginTokens>,
-    /// `None`: no LLM configured; requests get a 503.
-    pub llm: Option<LlmClient>,
+    /// Routes of the plugin task classes (`LlmTask::PluginTask`); a class without one (no LLM
+    /// configured) gets a 503.
+    pub llm: LlmRouter,
     pub personas: PersonaRegistry,
     pub store: Store,
     pub config: GatewayConfig,
@@ -199,7 +200,7 @@ impl Gateway {
     pub fn for_engine(engine: &Assistant, tokens: Arc<dyn PluginTokens>, config: GatewayConfig) -> Gateway {
         Gateway {
             tokens,
-            llm: engine.llm().cloned(),
+            llm: engine.llm().clone(),
             personas: engine.personas().clone(),
             store: engine.store().clone(),
             config,
@@ -388,7 +389,7 @@ async fn chat_completions(
     let span = tracing::Span::current();
     span.record("plugin", plugin.as_str());
     let started = Instant::now();
-    let now = (gw.clock)();
+    let now = gw.clock.now();
     let active = gw.personas.active();
     let tz = active.time_zone();
     let mut record = RequestRecord {
@@ -450,13 +451,22 @@ async fn chat_completions(
         }
     };
 
-    let default_model = gw.llm.as_ref().map(|l| l.model().to_string()).unwrap_or_default();
-    let field = gw.llm.as_ref().map_or(CapField::MaxTokens, |l| CapField::for_base_url(&l.config().base_url));
     let prefs = active.spec().models.clone();
+    // The class is read leniently first to pick the route (and so the cap field); a body whose
+    // class is invalid is refused by `prepare` below, whatever route was picked for it.
+    let route = gw.llm.route(LlmTask::PluginTask(prepare_task(&body)), &prefs);
+    let field = route.as_ref().map_or(CapField::MaxTokens, |r| CapField::for_base_url(r.base_url()));
+    let route_cap = route.as_ref().and_then(|r| r.max_completion_tokens());
     let prepared = match prepare(
         &body,
-        |task| usage::choose_model(task, &prefs, &default_model),
-        |asked| usage::cap_completion(asked, remaining),
+        |task| gw.llm.route(LlmTask::PluginTask(task), &prefs).map(|r| r.model().to_string()).unwrap_or_default(),
+        |asked| {
+            let asked = match (asked, route_cap) {
+                (Some(a), Some(cap)) => Some(a.min(cap)),
+                (a, cap) => a.or(cap),
+            };
+            usage::cap_completion(asked, remaining)
+        },
         field,
     ) {
         Ok(p) => p,
@@ -471,7 +481,7 @@ async fn chat_completions(
     span.record("task", prepared.task.as_str());
     span.record("model", record.model.as_str());
 
-    let Some(llm) = gw.llm.clone() else {
+    let Some(route) = route else {
         record.outcome = RequestOutcome::NoLlm;
         save(&gw, record).await;
         return openai_error(
@@ -481,7 +491,7 @@ async fn chat_completions(
             "the assistant has no LLM configured (WELLBEING_LLM_BASE_URL)",
         );
     };
-    let result = llm.create(prepared.request).await;
+    let result = route.client.create(prepared.request).await;
     record.duration = started.elapsed();
     match result {
         Ok(response) => {

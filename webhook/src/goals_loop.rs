@@ -265,10 +265,10 @@ impl GoalsLoop {
     /// Run until `cancel`: a tick at start and on every minute, progress in between when the data
     /// changed. A tick in progress finishes (its messages are already recorded as sent).
     pub async fn run(self, cancel: CancellationToken) {
-        let mut next_tick = (self.clock)();
+        let mut next_tick = self.clock.now();
         let mut seen: Option<Fingerprint> = None;
         loop {
-            let now = (self.clock)();
+            let now = self.clock.now();
             if !self.personas_synced.load(Ordering::Relaxed) {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -285,7 +285,7 @@ impl GoalsLoop {
                 self.sync_progress(now).await;
                 seen = Some(fp);
             }
-            let until_tick = (next_tick - (self.clock)()).to_std().unwrap_or_default();
+            let until_tick = (next_tick - self.clock.now()).to_std().unwrap_or_default();
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = tokio::time::sleep(self.poll_every.min(until_tick)) => {}

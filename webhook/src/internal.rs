@@ -119,7 +119,7 @@ pub async fn checkins(
             "no Slack user to check in with: set SLACK_USER_ID, or write to the bot once",
         );
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     let slot = request.slot.and_then(|i| slot_time(&active.persona, i, now));
 
     // Paused, a quiet day, or backed off after unanswered check-ins: skip (and say so).

@@ -433,9 +433,7 @@ pub fn slack_time(ts: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, micros * 1000)
 }
 
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+pub use wellbeing_common::time::rfc3339_millis as rfc3339;
 
 #[cfg(test)]
 mod tests {

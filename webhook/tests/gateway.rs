@@ -13,7 +13,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 use wellbeing_assistant::Store;
 use wellbeing_assistant::engine::{Assistant, AssistantConfig};
-use wellbeing_assistant::llm::{LlmClient, LlmConfig};
+use wellbeing_assistant::llm::{LlmClient, LlmConfig, LlmRouter, RouterConfig};
 use wellbeing_assistant::persona::{PersonaRegistry, default_persona};
 use wellbeing_assistant::plugin_gateway::{Budgets, LocalPluginTokens};
 use wellbeing_webhook::gateway::{self, Gateway, GatewayConfig, KubeTokens, PluginTokens};
@@ -157,6 +157,54 @@ async fn the_task_class_picks_the_personas_model_and_usage_is_recorded() {
             ("sleep-winddown".into(), "code".into(), "default-model".into(), "ok".into(), 80, 0),
         ]
     );
+}
+
+#[tokio::test]
+async fn plugin_task_classes_take_their_llm_routes_to_separate_endpoints() {
+    let main = Upstream::default();
+    let summaries = Upstream::default();
+    let route =
+        |up: &Upstream| Router::new().route("/v1/chat/completions", post(upstream_completions)).with_state(up.clone());
+    let (main_addr, summary_addr) = (serve(route(&main)).await, serve(route(&summaries)).await);
+    // What a `--llm-config` file declares: the gateway's routing table is the router's plugin routes.
+    let config: RouterConfig = serde_json::from_value(json!({
+        "endpoints": {
+            "main": {"baseUrl": format!("http://{main_addr}/v1"), "model": "default-model", "timeoutSecs": 5},
+            "summaries": {"baseUrl": format!("http://{summary_addr}"), "model": "summary-model", "timeoutSecs": 5}
+        },
+        "default": "main",
+        "routes": {"plugin:summary": {"endpoint": "summaries", "maxTokens": 64}}
+    }))
+    .unwrap();
+    let router = LlmRouter::from_config(&config, reqwest::Client::new(), |_| None).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_in(dir.path()).unwrap();
+    let tokens = Arc::new(LocalPluginTokens::open(dir.path()).unwrap());
+    let token = tokens.token_for("sleep-winddown").unwrap();
+    let engine =
+        Assistant::new(store.clone(), PersonaRegistry::new(default_persona("UTC")), None, AssistantConfig::default())
+            .with_router(router);
+    let gw =
+        Gateway::for_engine(&engine, tokens as Arc<dyn PluginTokens>, GatewayConfig { budgets: Budgets::default() });
+    let addr = serve(gateway::router(Arc::new(gw))).await;
+
+    let (status, _, _) = post_json(addr, Some(&token), &plugin_body("chat", "plan my evening")).await;
+    assert_eq!(status, 200);
+    let mut summary = plugin_body("summary", "summarise my week");
+    summary["max_tokens"] = json!(500);
+    let (status, _, _) = post_json(addr, Some(&token), &summary).await;
+    assert_eq!(status, 200);
+
+    let sent_main = main.requests.lock().unwrap().clone();
+    let sent_summaries = summaries.requests.lock().unwrap().clone();
+    assert_eq!(sent_main.len(), 1, "only the chat request goes to the default endpoint");
+    assert_eq!(sent_main[0]["model"], "default-model");
+    assert_eq!(sent_summaries.len(), 1);
+    assert_eq!(sent_summaries[0]["model"], "summary-model");
+    assert_eq!(sent_summaries[0]["max_tokens"], 64, "the route's cap wins over the plugin's larger ask");
+    let recorded: Vec<(String, String)> = rows(&store).into_iter().map(|r| (r.1, r.2)).collect();
+    assert_eq!(recorded, [("chat".into(), "default-model".into()), ("summary".into(), "summary-model".into())]);
 }
 
 #[tokio::test]

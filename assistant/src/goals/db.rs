@@ -12,9 +12,7 @@ use super::pause::Pause;
 use super::{Event, ManualLog, OutgoingMessage, SendKind};
 use crate::{CheckIn, StoreError};
 
-pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub(crate) use wellbeing_common::time::rfc3339_secs as ts;
 
 pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))

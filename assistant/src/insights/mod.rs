@@ -14,7 +14,7 @@ use wellbeing_crds::Goal;
 use wellbeing_crds::persona::PersonaSpec;
 
 use crate::goals::{OutgoingMessage, SendKind, db, gate, pause};
-use crate::llm::{ChatRequest, LlmClient};
+use crate::llm::{ChatRequest, LlmRouter, LlmTask};
 use crate::{Store, StoreError};
 
 pub use facts::WeeklyFacts;
@@ -103,12 +103,15 @@ pub fn llm_prompt(persona: &PersonaSpec) -> String {
 
 /// The text of an insight: the LLM's rephrasing when one is configured and its numbers all come
 /// from the facts, otherwise the template.
-pub async fn phrase(llm: Option<&LlmClient>, persona: &PersonaSpec, f: &WeeklyFacts) -> (String, PhrasedBy) {
+pub async fn phrase(llm: &LlmRouter, persona: &PersonaSpec, f: &WeeklyFacts) -> (String, PhrasedBy) {
     let template = text::template(f);
-    let Some(llm) = llm else { return (template, PhrasedBy::Template) };
-    let model = persona.models.reply.clone();
-    let request = ChatRequest { model, ..ChatRequest::system_user(&llm_prompt(persona), &template) };
-    match llm.chat(request).await {
+    let Some(route) = llm.route(LlmTask::Insight, &persona.models) else { return (template, PhrasedBy::Template) };
+    let request = ChatRequest {
+        model: Some(route.model().to_string()),
+        max_completion_tokens: route.max_completion_tokens(),
+        ..ChatRequest::system_user(&llm_prompt(persona), &template)
+    };
+    match route.client.chat(request).await {
         Ok(reply) => match reply.text() {
             Some(t) if t.len() <= template.len() * MAX_LENGTH_FACTOR && text::numbers_match(t, &template) => {
                 (t.to_string(), PhrasedBy::Llm)
@@ -190,7 +193,7 @@ pub async fn weekly(
     user: &str,
     persona: &PersonaSpec,
     goals: &[Goal],
-    llm: Option<&LlmClient>,
+    llm: &LlmRouter,
     now: DateTime<Utc>,
 ) -> Result<(Insight, bool), StoreError> {
     let f = compute(store, user, persona, goals, now)?;
@@ -235,7 +238,7 @@ pub async fn tick(
     store: &Store,
     persona: &PersonaSpec,
     goals: &[Goal],
-    llm: Option<&LlmClient>,
+    llm: &LlmRouter,
     grace_minutes: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<OutgoingMessage>, StoreError> {
@@ -271,7 +274,7 @@ pub async fn tick(
 mod tests {
     use super::*;
     use crate::goals::testutil::{at, d, persona};
-    use crate::llm::LlmConfig;
+    use crate::llm::{LlmClient, LlmConfig};
 
     fn seed(store: &Store) {
         let conn = store.conn();
@@ -325,14 +328,14 @@ mod tests {
         assert_eq!(f.this_week.checkins, 6);
 
         let good = fake_llm("Six check-ins this week and 3 skipped meals. Try a fixed bedtime!").await;
-        let (t, by) = phrase(Some(&good), &p, &f).await;
+        let (t, by) = phrase(&LlmRouter::single(good), &p, &f).await;
         assert_eq!(
             (t.as_str(), by),
             ("Six check-ins this week and 3 skipped meals. Try a fixed bedtime!", PhrasedBy::Llm)
         );
 
         let liar = fake_llm("You checked in 7 times and slept 20% better!").await;
-        let (t, by) = phrase(Some(&liar), &p, &f).await;
+        let (t, by) = phrase(&LlmRouter::single(liar), &p, &f).await;
         assert_eq!(by, PhrasedBy::Template);
         assert_eq!(t, text::template(&f));
     }
@@ -345,11 +348,15 @@ mod tests {
         assert_eq!(due_at(&p, d("2026-05-09")), None);
         let at_six = due_at(&p, d("2026-05-10")).unwrap();
         assert_eq!(at_six, at("Europe/Berlin", "2026-05-10 18:00"));
-        assert!(tick(&store, &p, &[], None, 10, at_six - Duration::minutes(1)).await.unwrap().is_empty());
-        let sent = tick(&store, &p, &[], None, 10, at_six).await.unwrap();
+        assert!(
+            tick(&store, &p, &[], &LlmRouter::offline(), 10, at_six - Duration::minutes(1)).await.unwrap().is_empty()
+        );
+        let sent = tick(&store, &p, &[], &LlmRouter::offline(), 10, at_six).await.unwrap();
         assert_eq!(sent.len(), 1);
         assert!(sent[0].text.starts_with("Your week, 4 May to 10 May:"), "{}", sent[0].text);
-        assert!(tick(&store, &p, &[], None, 10, at_six + Duration::minutes(1)).await.unwrap().is_empty());
+        assert!(
+            tick(&store, &p, &[], &LlmRouter::offline(), 10, at_six + Duration::minutes(1)).await.unwrap().is_empty()
+        );
         assert_eq!(recent(&store, "u", 5).unwrap().len(), 1);
         // Windows ending at 17:00: the insight moves to 16:00.
         let mut early = persona("UTC");

@@ -1,19 +1,14 @@
-//! Plugins as MCP tools: where each plugin is served, which ones fit a message, and a pool of
-//! MCP client connections (rmcp) that lists, caches and calls their tools.
+//! Plugins as MCP tools: the client pool and its types come from `wellbeing-mcp` (re-exported
+//! here so callers keep one path); which plugins fit a message is decided here.
 //!
 //! The LLM tool-calling loop lives with the assistant core; it takes [`PluginPool::tool_definitions`]
 //! (OpenAI `tools` shape), resolves a returned function name with [`PluginPool::resolve`] and runs
 //! it with [`PluginPool::call`]. Without an LLM, [`relevant`] picks plugins by their triggers.
 
-mod endpoint;
-mod pool;
 mod relevance;
-mod tools;
 
-pub use endpoint::{LocalRuntime, PluginEndpoint, PluginTransport};
-pub use pool::{
-    Invocation, InvocationOutcome, InvocationSink, MemorySink, PluginError, PluginPool, PoolConfig, ToolOutcome,
-    TracingSink,
-};
 pub use relevance::relevant;
-pub use tools::{ROLE_KEY, ToolDefinition, ToolRole, function_name};
+pub use wellbeing_mcp::{
+    Invocation, InvocationOutcome, InvocationSink, LocalRuntime, MemorySink, PluginEndpoint, PluginError, PluginPool,
+    PluginTransport, PoolConfig, ROLE_KEY, ToolDefinition, ToolOutcome, ToolRole, TracingSink, function_name,
+};

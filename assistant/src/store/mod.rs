@@ -145,7 +145,7 @@ impl Store {
 
 /// Current time as stored: RFC 3339 UTC with seconds.
 pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    wellbeing_common::time::rfc3339_secs(chrono::Utc::now())
 }
 
 #[cfg(test)]

@@ -67,8 +67,9 @@ async fn direct(data_dir: &std::path::Path, manifests: Option<PathBuf>, text: &s
         }
         personas.replace_all(set.personas);
     }
-    let llm = embedded::llm_client(None, None)?;
-    let assistant = embedded::assistant(store, personas, llm);
+    let config = std::env::var_os("WELLBEING_LLM_CONFIG").map(std::path::PathBuf::from);
+    let llm = embedded::llm_router(None, None, config.as_deref())?;
+    let assistant = embedded::assistant(store, personas, None).with_router(llm);
     Ok(EngineBackend::handle(&assistant, LOCAL_USER, text).await?)
 }
 

@@ -9,7 +9,7 @@
 use anyhow::{Context as _, bail};
 use wellbeing_assistant::checkin::{CheckIn, missing_required};
 use wellbeing_assistant::extract::{llm, offline};
-use wellbeing_assistant::llm::{LlmClient, LlmConfig};
+use wellbeing_assistant::llm::{LlmClient, LlmConfig, LlmRouter, LlmTask};
 use wellbeing_assistant::redact::redact;
 use wellbeing_crds::persona::RequiredField;
 
@@ -58,8 +58,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if redacted.redacted() {
         eprintln!("note: something that looks like a credential was replaced with [REDACTED]");
     }
-    let config = if args.offline { None } else { LlmConfig::from_env().context("failed to read the LLM settings")? };
-    let extraction = match config {
+    let router = match args.offline {
+        true => LlmRouter::offline(),
+        false => LlmRouter::from(
+            LlmConfig::from_env()
+                .context("failed to read the LLM settings")?
+                .map(LlmClient::new)
+                .transpose()
+                .context("failed to create the LLM client")?,
+        ),
+    };
+    let route = router.route(LlmTask::Extraction, &Default::default());
+    let extraction = match route {
         None => llm::Extraction {
             checkin: offline::extract(&redacted.text),
             extractor: llm::ExtractorKind::Offline,
@@ -67,11 +77,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             usage: Default::default(),
             fallback_reason: None,
         },
-        Some(config) => {
-            let client = LlmClient::new(config).context("failed to create the LLM client")?;
+        Some(route) => {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().context("failed to start tokio")?;
-            runtime.block_on(llm::extract_or_fallback(Some(&client), None, &redacted.text, offline::extract))
+            let text = &redacted.text;
+            runtime.block_on(llm::extract_or_fallback(Some(&route.client), Some(route.model()), text, offline::extract))
         }
     };
     eprintln!("extractor: {}", describe(&extraction));

@@ -81,10 +81,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("(sent {}; showing the text as sent)", sent.created_at.format("%Y-%m-%d %H:%M UTC"));
         return Ok(());
     }
-    let llm = embedded::llm_client(None, None)?;
+    let config = std::env::var_os("WELLBEING_LLM_CONFIG").map(std::path::PathBuf::from);
+    let llm = embedded::llm_router(None, None, config.as_deref())?;
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("failed to start the runtime")?;
-    let (text, _) = runtime.block_on(insights::phrase(llm.as_ref(), &persona, &facts));
+    let (text, _) = runtime.block_on(insights::phrase(&llm, &persona, &facts));
     println!("{text}");
     eprintln!("(not sent yet: this week's insight goes out on Sunday evening)");
     Ok(())

@@ -16,8 +16,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use wellbeing_assistant::error_chain;
-use wellbeing_assistant::llm::LlmClient;
-use wellbeing_assistant::plugin_gateway::{TaskClass, choose_model};
+use wellbeing_assistant::llm::{LlmClient, LlmTask};
 use wellbeing_assistant::plugin_gen::{
     self, ANNOTATION_APPROVED_VERSIONS, ANNOTATION_FOR, GenerateOptions, Generated, MANIFEST_FILE, Need,
 };
@@ -103,6 +102,9 @@ struct GenerateArgs {
     /// Default model, used when the active persona names no `models.code`.
     #[arg(long, env = "WELLBEING_LLM_MODEL", value_name = "NAME")]
     llm_model: Option<String>,
+    /// YAML or JSON file of LLM endpoints and routes (its `plugin-code` route writes plugins).
+    #[arg(long, env = "WELLBEING_LLM_CONFIG", value_name = "FILE")]
+    llm_config: Option<PathBuf>,
     #[command(flatten)]
     places: Places,
     #[command(flatten)]
@@ -242,9 +244,8 @@ fn uncovered_goals(known: &Known, cluster: bool) -> Vec<Goal> {
 }
 
 async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let llm = embedded::llm_client(args.llm_base_url.as_deref(), args.llm_model.as_deref())?.context(
-        "plugin generation needs a code model: set WELLBEING_LLM_BASE_URL (and WELLBEING_LLM_MODEL), or --llm-base-url",
-    )?;
+    let router =
+        embedded::llm_router(args.llm_base_url.as_deref(), args.llm_model.as_deref(), args.llm_config.as_deref())?;
     let known = known(&args.places, &args.cluster).await?;
     let needs: Vec<Need> = if let Some(text) = &args.need {
         if text.trim().is_empty() {
@@ -274,8 +275,13 @@ async fn generate(args: GenerateArgs) -> anyhow::Result<()> {
     };
 
     let prefs = known.persona.as_ref().map(|p| p.spec.models.clone()).unwrap_or_default();
-    let model = choose_model(TaskClass::Code, &prefs, llm.model());
-    let mut options = GenerateOptions::new(&args.places.plugins_dir, model);
+    let route = router.route(LlmTask::PluginCode, &prefs).context(
+        "plugin generation needs a code model: set WELLBEING_LLM_BASE_URL (and WELLBEING_LLM_MODEL), --llm-base-url, \
+         or --llm-config",
+    )?;
+    let llm = route.client.clone();
+    let mut options = GenerateOptions::new(&args.places.plugins_dir, route.model());
+    options.max_completion_tokens = route.max_completion_tokens();
     options.python = args.python.clone();
     options.allow_hosts = args.allow_hosts.clone();
     if let Some(host) = &args.host_dir {

@@ -59,6 +59,10 @@ pub struct Args {
     /// Model name at that endpoint [default: gpt-4o-mini].
     #[arg(long, env = "WELLBEING_LLM_MODEL", value_name = "NAME")]
     llm_model: Option<String>,
+    /// YAML or JSON file of LLM endpoints and which task uses which (instead of --llm-base-url
+    /// and --llm-model); see the README.
+    #[arg(long, env = "WELLBEING_LLM_CONFIG", value_name = "FILE")]
+    llm_config: Option<PathBuf>,
     #[command(flatten)]
     plugins: embedded::plugins::PluginArgs,
 }
@@ -108,11 +112,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     instance::create_data_dir(&data_dir)?;
     let mut lock = instance::acquire(&data_dir)?;
     let store = embedded::open_store(&data_dir)?;
-    let llm = embedded::llm_client(args.llm_base_url.as_deref(), args.llm_model.as_deref())?;
-    let llm_note = match &llm {
-        Some(client) => format!("{} at {}", client.model(), client.config().base_url),
-        None => "offline extractor and template replies (set --llm-base-url to use a model)".to_string(),
-    };
+    let llm =
+        embedded::llm_router(args.llm_base_url.as_deref(), args.llm_model.as_deref(), args.llm_config.as_deref())?;
+    let llm_note = llm
+        .describe()
+        .unwrap_or_else(|| "offline extractor and template replies (set --llm-base-url to use a model)".to_string());
 
     let personas = embedded::persona_registry();
     personas.replace_all(manifest_rx.borrow().personas.clone());
@@ -137,7 +141,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         page_url(listen),
         cancel.clone(),
     );
-    let assistant = embedded::assistant(store.clone(), personas.clone(), llm).with_plugins(plugins.pool.clone());
+    let assistant =
+        embedded::assistant(store.clone(), personas.clone(), None).with_router(llm).with_plugins(plugins.pool.clone());
 
     // Personas follow the folder.
     let mut persona_rx = manifest_rx.clone();
@@ -185,7 +190,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         user: LOCAL_USER.to_string(),
         config: goals_config.clone(),
         learned: learned.clone(),
-        clock: Arc::new(chrono::Utc::now),
+        clock: wellbeing_webhook::app::system_clock(),
     });
     let local_routes =
         wellbeing_webhook::local::router(local).merge(actions).merge(wellbeing_webhook::dashboard::router(dashboard));

@@ -15,7 +15,7 @@ use tracing::Instrument as _;
 use wellbeing_assistant::Store;
 use wellbeing_assistant::engine::{Assistant, AssistantConfig};
 use wellbeing_assistant::goals::GoalsConfig;
-use wellbeing_assistant::llm::{LlmClient, LlmConfig};
+use wellbeing_assistant::llm::{LlmClient, LlmConfig, LlmRouter};
 use wellbeing_assistant::persona::{PersonaRegistry, default_persona};
 use wellbeing_webhook::app::system_clock;
 use wellbeing_webhook::auth::{AllowedCallers, InternalAuth, KubeTokenReviewer, TokenReviewer};
@@ -63,6 +63,10 @@ pub struct Args {
     /// Users whose messages are processed at the same time.
     #[arg(long, env = "WELLBEING_WORKER_CONCURRENCY", default_value_t = 4)]
     worker_concurrency: usize,
+    /// YAML or JSON file of LLM endpoints and which task uses which; unset: the one endpoint of
+    /// WELLBEING_LLM_BASE_URL / WELLBEING_LLM_MODEL. See the README.
+    #[arg(long, env = "WELLBEING_LLM_CONFIG", value_name = "FILE")]
+    llm_config: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -78,11 +82,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Err(config::ConfigError::Missing { .. }) => None,
         Err(e) => return Err(e).context("failed to read WELLBEING_INTERNAL_TOKEN"),
     };
-    let llm = LlmConfig::from_env()
-        .context("failed to read the LLM settings")?
-        .map(LlmClient::new)
-        .transpose()
-        .context("failed to set up the LLM client")?;
+    // Without a routes file: the one endpoint of the WELLBEING_LLM_* variables, as before.
+    let llm = match &args.llm_config {
+        Some(path) => crate::embedded::llm_router(
+            env("WELLBEING_LLM_BASE_URL").filter(|v| !v.trim().is_empty()).as_deref(),
+            env("WELLBEING_LLM_MODEL").filter(|v| !v.trim().is_empty()).as_deref(),
+            Some(path),
+        )?,
+        None => LlmRouter::from(
+            LlmConfig::from_env()
+                .context("failed to read the LLM settings")?
+                .map(LlmClient::new)
+                .transpose()
+                .context("failed to set up the LLM client")?,
+        ),
+    };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("failed to create the data dir {}", args.data_dir.display()))?;
     let store = Store::open_in(&args.data_dir).context("failed to open the database")?;
@@ -154,7 +168,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tracing::warn!("internal API closed: set WELLBEING_INTERNAL_TOKEN or run in a cluster (TokenReview)");
     }
 
-    let engine = Assistant::new(store, registry.clone(), llm, AssistantConfig::default()).with_plugins(plugins.clone());
+    let engine = Assistant::new(store, registry.clone(), None, AssistantConfig::default())
+        .with_router(llm)
+        .with_plugins(plugins.clone());
 
     // The dashboard, behind the token in the data dir, on the internal listener when there is one
     // (the chart exposes it to nobody: `kubectl port-forward`, or an Ingress of your own).

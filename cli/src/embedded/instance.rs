@@ -10,7 +10,6 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 
 pub const INSTANCE_FILE: &str = "instance.json";
@@ -128,9 +127,7 @@ pub fn read(dir: &Path) -> Result<Option<Instance>, InstanceError> {
 
 /// A fresh random API token: 32 bytes from the OS-seeded generator, hex encoded.
 pub fn generate_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    wellbeing_common::id::new_token()
 }
 
 #[cfg(test)]

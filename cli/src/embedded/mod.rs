@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use wellbeing_assistant::engine::{Assistant, AssistantConfig};
-use wellbeing_assistant::llm::{LlmClient, LlmConfig};
+use wellbeing_assistant::llm::{LlmClient, LlmConfig, LlmRouter, RouterConfig};
 use wellbeing_assistant::persona::{PersonaRegistry, default_persona};
 use wellbeing_assistant::store::Store;
 
@@ -80,6 +80,29 @@ pub fn llm_client(base_url: Option<&str>, model: Option<&str>) -> anyhow::Result
         return Ok(None);
     };
     Ok(Some(LlmClient::new(config).context("failed to set up the LLM client")?))
+}
+
+/// Where each LLM task goes. With `config_file` (`--llm-config`, `WELLBEING_LLM_CONFIG`) its
+/// endpoints and routes; otherwise the one endpoint of [`llm_client`], which every task uses.
+pub fn llm_router(
+    base_url: Option<&str>,
+    model: Option<&str>,
+    config_file: Option<&std::path::Path>,
+) -> anyhow::Result<LlmRouter> {
+    let Some(path) = config_file else { return Ok(LlmRouter::from(llm_client(base_url, model)?)) };
+    if base_url.is_some() || model.is_some() {
+        // Two sources of truth for the endpoint would make a task's route a guess.
+        anyhow::bail!(
+            "--llm-config {} and --llm-base-url/--llm-model (or WELLBEING_LLM_BASE_URL/_MODEL) are both set; \
+             the file names every endpoint, so drop the other",
+            path.display()
+        );
+    }
+    let config = RouterConfig::from_file(path)?;
+    let http = wellbeing_assistant::llm::http_client().context("failed to set up the LLM HTTP client")?;
+    let router = LlmRouter::from_config(&config, http, |name| std::env::var(name).ok())?;
+    tracing::info!(config = %path.display(), endpoints = router.table().endpoints().count(), "LLM routes loaded");
+    Ok(router)
 }
 
 /// The conversation engine over the data dir's database.

@@ -176,10 +176,10 @@ pub trait JobRunner: Send + Sync + 'static {
 }
 
 /// Wall clock, replaceable in tests.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+pub type Clock = wellbeing_common::SharedClock;
 
 pub fn system_clock() -> Clock {
-    Arc::new(Utc::now)
+    wellbeing_common::clock::system()
 }
 
 /// State the loop keeps between plans (only for the life of the process).
@@ -268,9 +268,9 @@ pub async fn run<R: JobRunner>(
     let mut scheduler = Scheduler::default();
     loop {
         let snapshot = manifests.borrow_and_update().clone();
-        let now = clock();
+        let now = clock.now();
         let wake = scheduler.tick(&runner, &snapshot, now).await;
-        let sleep = (wake - clock()).to_std().unwrap_or_default();
+        let sleep = (wake - clock.now()).to_std().unwrap_or_default();
         debug!(wake = %wake, "scheduler sleeping");
         tokio::select! {
             _ = cancel.cancelled() => return,

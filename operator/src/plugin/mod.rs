@@ -17,7 +17,6 @@ use kube::{
     api::{DynamicObject, PostParams},
     runtime::controller::Action,
 };
-use rand::Rng;
 use tracing::{Span, debug, field, info, instrument};
 use wellbeing_crds::{Plugin, SecretRequirement, plugin::LlmTask, secret_requirement::SecretPhase};
 
@@ -252,7 +251,7 @@ async fn ensure_gateway_token(ctx: &Context, ns: &str, plugin: &Plugin) -> Resul
     if api.get_opt(&secret_name).await.map_err(kube_err("get", "Secret", &secret_name))?.is_some() {
         return Ok(());
     }
-    let token = hex::encode(rand::rng().random::<[u8; 32]>());
+    let token = wellbeing_common::id::new_token();
     match api
         .create(
             &PostParams { field_manager: Some(crate::names::FIELD_MANAGER.into()), ..Default::default() },

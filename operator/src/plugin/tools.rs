@@ -17,14 +17,12 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::{api::apps::v1::Deployment, apimachinery::pkg::apis::meta::v1::Condition};
 use kube::ResourceExt;
 use tracing::{debug, info, instrument, warn};
-use wellbeing_assistant::plugins::{
-    MemorySink, PluginEndpoint, PluginPool, PluginTransport, PoolConfig, ToolDefinition, ToolRole,
-};
 use wellbeing_crds::{
     Plugin, PluginStatus,
     conditions::{Desired, Status, find, merge, time_from_chrono},
     plugin::ToolInfo,
 };
+use wellbeing_mcp::{MemorySink, PluginEndpoint, PluginPool, PluginTransport, PoolConfig, ToolDefinition, ToolRole};
 
 use super::build::Stage;
 use crate::{backoff, context::Context};

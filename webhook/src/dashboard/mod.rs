@@ -19,9 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
-use rand::RngCore;
 use serde::Deserialize;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -67,9 +65,7 @@ pub fn load_or_create_token(data_dir: &Path) -> Result<String, TokenError> {
             Ok(token)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            rand::rng().fill_bytes(&mut bytes);
-            let token = hex::encode(bytes);
+            let token = wellbeing_common::id::new_token();
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create_new(true);
             #[cfg(unix)]
@@ -110,16 +106,22 @@ pub struct DashboardState {
     token: Arc<String>,
     session: Arc<String>,
     pub context: ContextFn,
-    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    pub clock: crate::app::Clock,
 }
 
 impl DashboardState {
     pub fn new(store: Store, token: String, context: ContextFn) -> DashboardState {
         let session = session_value(&token);
-        DashboardState { store, token: Arc::new(token), session: Arc::new(session), context, clock: Arc::new(Utc::now) }
+        DashboardState {
+            store,
+            token: Arc::new(token),
+            session: Arc::new(session),
+            context,
+            clock: crate::app::system_clock(),
+        }
     }
 
-    pub fn with_clock(mut self, clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>) -> DashboardState {
+    pub fn with_clock(mut self, clock: crate::app::Clock) -> DashboardState {
         self.clock = clock;
         self
     }
@@ -207,7 +209,7 @@ async fn page(State(state): State<DashboardState>, headers: HeaderMap, Query(q):
         };
     }
     let ctx = (state.context)();
-    let now = (state.clock)();
+    let now = state.clock.now();
     let store = state.store.clone();
     let rendered = tokio::task::spawn_blocking(move || {
         data::load(&store, q.user.as_deref(), &ctx, now).map(|d| html::dashboard_page(&d))

@@ -79,7 +79,7 @@ pub struct ActionsState {
     pub config: GoalsConfig,
     /// Where "Yes" on a learned pillar creates its Goal (the manifests folder).
     pub learned: Option<Arc<dyn LearnedGoals>>,
-    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    pub clock: crate::app::Clock,
 }
 
 /// `POST /api/local/actions`, behind the same token and origin checks as the rest of the API.
@@ -164,7 +164,7 @@ async fn click(State(state): State<ActionsState>, headers: HeaderMap, body: axum
     tracing::Span::current().record("action_id", req.action_id.as_str());
     let active = state.engine.personas().active();
     let (tz, persona_name, persona_version) = (active.time_zone(), active.name().to_string(), active.version());
-    let now = (state.clock)();
+    let now = state.clock.now();
 
     let (store, user, config, r) =
         (state.engine.store().clone(), state.user.clone(), state.config.clone(), req.clone());

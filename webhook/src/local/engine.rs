@@ -70,10 +70,7 @@ impl LocalBackend for EngineBackend {
 
 /// A random id for a local message (the engine's idempotency key; Slack supplies its own).
 fn new_event_id() -> String {
-    use rand::RngCore as _;
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    wellbeing_common::id::new_id()
 }
 
 fn last_message_id(store: &Store, user_id: &str) -> Result<i64, LocalError> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use wellbeing_crds::Plugin;
 use wellbeing_crds::plugin::Triggers;
 
-use super::PluginError;
+use crate::PluginError;
 
 /// One plugin as the assistant reaches it.
 #[derive(Clone, Debug, PartialEq, Eq)]

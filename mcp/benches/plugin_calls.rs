@@ -1,6 +1,6 @@
 //! Plugin call latency and discovery, against the real Python plugin host on loopback.
 //!
-//! `cargo bench -p wellbeing-assistant --bench plugin_calls` (needs `make python-deps`).
+//! `cargo bench -p wellbeing-mcp --bench plugin_calls` (needs `make python-deps`).
 //! Prints a Markdown table for BENCHMARKS.md. Targets from issue 6: a tool call through the host
 //! over loopback HTTP adds under 20 ms at p50; 20 plugins discovered and their tool lists cached
 //! in under 1 s.
@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wellbeing_assistant::plugins::{
+use wellbeing_crds::plugin::Triggers;
+use wellbeing_mcp::{
     InvocationSink, LocalRuntime, PluginEndpoint, PluginPool, PluginTransport, PoolConfig, TracingSink,
 };
-use wellbeing_crds::plugin::Triggers;
 
 const WARMUP: usize = 50;
 const CALLS: usize = 1000;
@@ -79,7 +79,7 @@ fn endpoint(name: String, transport: PluginTransport) -> PluginEndpoint {
 
 struct NoSink;
 impl InvocationSink for NoSink {
-    fn record(&self, _: wellbeing_assistant::plugins::Invocation) {}
+    fn record(&self, _: wellbeing_mcp::Invocation) {}
 }
 
 fn new_pool(endpoints: Vec<PluginEndpoint>, http: &reqwest::Client) -> PluginPool {

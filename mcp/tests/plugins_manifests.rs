@@ -7,8 +7,8 @@ mod support;
 use std::process::Command;
 
 use support::*;
-use wellbeing_assistant::plugins::{PluginEndpoint, PluginTransport};
 use wellbeing_crds::manifest::{Resource, parse_documents};
+use wellbeing_mcp::{PluginEndpoint, PluginTransport};
 
 fn example_plugins() -> Vec<(String, wellbeing_crds::Plugin)> {
     let mut found = Vec::new();

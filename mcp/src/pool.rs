@@ -22,9 +22,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
 use tracing::{Instrument, debug, info, info_span, instrument, warn};
 
-use super::tools::{ToolDefinition, ToolRole};
-use super::{PluginEndpoint, PluginTransport};
-use crate::error_chain;
+use crate::tools::{ToolDefinition, ToolRole};
+use crate::{PluginEndpoint, PluginTransport};
+use wellbeing_common::error_chain;
 
 /// Pinned so a newer rmcp default (2026-07-28 has no initialize handshake) cannot silently change
 /// how we talk to servers; 2025-11-25 is the newest revision with the handshake, which the Python
@@ -276,7 +276,7 @@ impl PluginPool {
         self.slots.write().unwrap_or_else(|e| e.into_inner()).remove(plugin).is_some()
     }
 
-    /// The known plugins, for [`super::relevant`].
+    /// The known plugins (the assistant picks relevant ones by their triggers).
     pub fn endpoints(&self) -> Vec<PluginEndpoint> {
         self.slots.read().unwrap_or_else(|e| e.into_inner()).values().map(|s| s.endpoint.clone()).collect()
     }

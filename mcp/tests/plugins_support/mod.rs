@@ -1,4 +1,5 @@
-//! Shared by the plugin tests: the real Python plugin host from this repository.
+//! Shared by the plugin tests (these and the assistant's engine_plugins): the real Python
+//! plugin host from this repository.
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::path::PathBuf;
@@ -6,11 +7,11 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wellbeing_assistant::plugins::{LocalRuntime, MemorySink, PluginEndpoint, PluginPool, PluginTransport, PoolConfig};
 use wellbeing_crds::plugin::Triggers;
+use wellbeing_mcp::{LocalRuntime, MemorySink, PluginEndpoint, PluginPool, PluginTransport, PoolConfig};
 
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("assistant/ has a parent").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("mcp/ has a parent").to_path_buf()
 }
 
 pub fn python() -> String {

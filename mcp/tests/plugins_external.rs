@@ -5,8 +5,8 @@ mod support;
 
 use serde_json::json;
 use support::*;
-use wellbeing_assistant::plugins::{PluginEndpoint, ToolRole};
 use wellbeing_crds::manifest::{Resource, parse_documents};
+use wellbeing_mcp::{PluginEndpoint, ToolRole};
 
 const MANIFEST: &str = r#"
 apiVersion: wellbeing.dev/v1alpha1

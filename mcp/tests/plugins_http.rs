@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::*;
-use wellbeing_assistant::plugins::{InvocationOutcome, PluginError, PluginTransport, PoolConfig};
+use wellbeing_mcp::{InvocationOutcome, PluginError, PluginTransport, PoolConfig};
 
 struct Host(Child);
 
