@@ -36,6 +36,60 @@ pub struct Context {
     pub tools: Tools,
     /// When this replica last had an answer from the secret store, per requirement.
     pub store_checks: StoreChecks,
+    /// The controllers' shared caches, for reconciles that need other objects of a namespace.
+    pub caches: Caches,
+}
+
+/// The shared caches of the running controllers (one per watch scope). Empty when no controller
+/// runs (tests and one-off reconciles): callers then list from the apiserver.
+#[derive(Default)]
+pub struct Caches {
+    personas: std::sync::RwLock<Vec<kube::runtime::reflector::Store<wellbeing_crds::Persona>>>,
+    plugins: std::sync::RwLock<Vec<kube::runtime::reflector::Store<wellbeing_crds::Plugin>>>,
+}
+
+impl Caches {
+    pub fn add_personas(&self, store: kube::runtime::reflector::Store<wellbeing_crds::Persona>) {
+        self.personas.write().unwrap_or_else(|e| e.into_inner()).push(store);
+    }
+
+    pub fn add_plugins(&self, store: kube::runtime::reflector::Store<wellbeing_crds::Plugin>) {
+        self.plugins.write().unwrap_or_else(|e| e.into_inner()).push(store);
+    }
+
+    /// Every Persona of `namespace` from the caches (after their first full list), or `None`
+    /// when there are no caches.
+    pub async fn personas_in(&self, namespace: &str) -> Option<Vec<wellbeing_crds::Persona>> {
+        let stores = self.personas.read().unwrap_or_else(|e| e.into_inner()).clone();
+        in_namespace(stores, namespace).await
+    }
+
+    pub async fn plugins_in(&self, namespace: &str) -> Option<Vec<wellbeing_crds::Plugin>> {
+        let stores = self.plugins.read().unwrap_or_else(|e| e.into_inner()).clone();
+        in_namespace(stores, namespace).await
+    }
+}
+
+async fn in_namespace<K>(stores: Vec<kube::runtime::reflector::Store<K>>, namespace: &str) -> Option<Vec<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    if stores.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for store in stores {
+        // A cache still on its first list would miss objects: wait for it.
+        let _ = store.wait_until_ready().await;
+        out.extend(
+            store
+                .state()
+                .into_iter()
+                .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+                .map(|o| o.as_ref().clone()),
+        );
+    }
+    Some(out)
 }
 
 /// Last store answer per `namespace/name`, kept in memory: writing it into the status on every
@@ -73,6 +127,7 @@ impl Context {
             backoff: Backoff::default(),
             tools: Tools::default(),
             store_checks: StoreChecks::default(),
+            caches: Caches::default(),
         }
     }
 
@@ -95,5 +150,36 @@ impl Context {
     /// One store shared by every namespace.
     pub fn shared_store(store: Arc<dyn SecretStore>) -> StoreFor {
         Arc::new(move |_| Ok(store.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::{reflector, watcher::Event};
+    use wellbeing_crds::Plugin;
+
+    use super::*;
+
+    fn plugin(ns: &str, name: &str) -> Plugin {
+        let mut p = crate::test_support::plugin(name, &[]);
+        p.metadata.namespace = Some(ns.into());
+        p
+    }
+
+    #[tokio::test]
+    async fn caches_answer_per_namespace_and_stand_aside_when_absent() {
+        let caches = Caches::default();
+        assert!(caches.plugins_in("ns").await.is_none(), "no cache: the reconcile lists");
+        let (reader, mut writer) = reflector::store::<Plugin>();
+        writer.apply_watcher_event(&Event::Init);
+        for p in [plugin("ns", "a"), plugin("other", "b"), plugin("ns", "c")] {
+            writer.apply_watcher_event(&Event::InitApply(p));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+        caches.add_plugins(reader);
+        let mut names: Vec<String> =
+            caches.plugins_in("ns").await.unwrap().into_iter().map(|p| p.metadata.name.unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["a", "c"]);
     }
 }

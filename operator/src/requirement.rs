@@ -186,8 +186,11 @@ pub async fn reconcile(req: Arc<SecretRequirement>, ctx: Arc<Context>) -> Result
     }
     let reqs: Api<SecretRequirement> = Api::namespaced(ctx.client.clone(), &ns);
     let plugins: Api<Plugin> = Api::namespaced(ctx.client.clone(), &ns);
-    let list = plugins.list(&ListParams::default()).await.map_err(kube_err("list", "Plugin", &ns))?;
-    let users = used_by(&req.spec.secret_id, &list.items);
+    let all = match ctx.caches.plugins_in(&ns).await {
+        Some(cached) => cached,
+        None => plugins.list(&ListParams::default()).await.map_err(kube_err("list", "Plugin", &ns))?.items,
+    };
+    let users = used_by(&req.spec.secret_id, &all);
 
     if users.is_empty() && is_managed(&req) {
         // Only the requirement goes; the secret stays in the store for whoever needs it next.

@@ -21,9 +21,9 @@ use k8s_openapi::api::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     runtime::{
-        Controller,
+        Controller, WatchStreamExt,
         controller::{self, Action, Config as ControllerConfig},
-        reflector::ObjectRef,
+        reflector::{self, ObjectRef},
         watcher,
     },
 };
@@ -137,10 +137,7 @@ async fn drain<K, R>(
     K::DynamicType: Debug,
     R: std::error::Error + 'static,
 {
-    let scope_text = match scope {
-        Scope::AllNamespaces => "all namespaces".to_string(),
-        Scope::Namespace(ns) => format!("namespace {ns}"),
-    };
+    let scope_text = scope_text(scope);
     stream
         .for_each(|res| {
             let scope_text = &scope_text;
@@ -181,6 +178,52 @@ pub fn stopped(stop: watch::Receiver<bool>) -> impl Future<Output = ()> + Send +
 
 use futures::FutureExt;
 
+/// Events a slow subscriber may fall behind by before the shared watch waits for it.
+const SHARED_BUFFER: usize = 1024;
+
+/// One watch of a kind feeding a shared cache: the cache, a stream of changed objects that
+/// controllers subscribe to, and the future that drives the watch (until `stop`). Its errors
+/// (a 403, a CRD that is not installed) are logged at warn, counted, and keep `/readyz` false.
+#[allow(clippy::type_complexity)]
+fn shared_watch<K>(
+    kind: &'static str,
+    api: Api<K>,
+    scope: &Scope,
+    ctx: &Arc<Context>,
+    watches: &Arc<WatchErrors>,
+    stop: watch::Receiver<bool>,
+) -> (reflector::Store<K>, reflector::ReflectHandle<K>, futures::future::BoxFuture<'static, ()>)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store_shared(SHARED_BUFFER);
+    let events = writer.subscribe().expect("a shared store hands out subscriptions");
+    let scope_text = scope_text(scope);
+    let (ctx, watches) = (ctx.clone(), watches.clone());
+    let driver = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect_shared(writer)
+        .take_until(stopped(stop))
+        .for_each(move |event| {
+            if let Err(error) = event {
+                ctx.metrics.watch_error(kind);
+                let error = crate::error_chain(&error);
+                warn!(kind, scope = %scope_text, %error, "watch failed; retrying with backoff");
+                watches.failed(&format!("{kind} watch in {scope_text}"), error);
+            }
+            futures::future::ready(())
+        })
+        .boxed();
+    (store, events, driver)
+}
+
+fn scope_text(scope: &Scope) -> String {
+    match scope {
+        Scope::AllNamespaces => "all namespaces".to_string(),
+        Scope::Namespace(ns) => format!("namespace {ns}"),
+    }
+}
+
 /// Run the four controllers for one scope until `stop` turns true. `synced` is incremented once
 /// all four caches hold their first full list.
 pub async fn run_controllers(
@@ -191,16 +234,27 @@ pub async fn run_controllers(
     watches: Arc<WatchErrors>,
 ) {
     let client = ctx.client.clone();
-    let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
 
+    // One watch and one cache per kind, shared by every controller that needs the kind (the
+    // Persona controller and its peers, Plugins for three controllers, SecretRequirements for
+    // two), and handed to the reconciles so they read the cache instead of listing.
+    let (persona_store, persona_events, persona_watch) =
+        shared_watch(persona::KIND, scope.api::<Persona>(&client), &scope, &ctx, &watches, stop.clone());
+    let (goal_store, goal_events, goal_watch) =
+        shared_watch(goal::KIND, scope.api::<Goal>(&client), &scope, &ctx, &watches, stop.clone());
+    let (plugin_store, plugin_events, plugin_watch) =
+        shared_watch(plugin::KIND, scope.api::<Plugin>(&client), &scope, &ctx, &watches, stop.clone());
+    let (requirement_store, requirement_events, requirement_watch) =
+        shared_watch(requirement::KIND, scope.api::<SecretRequirement>(&client), &scope, &ctx, &watches, stop.clone());
+    ctx.caches.add_personas(persona_store.clone());
+    ctx.caches.add_plugins(plugin_store.clone());
+
     // Personas: a change to one re-reconciles the others of its namespace (conflicts).
-    let personas = Controller::new(scope.api::<Persona>(&client), all.clone());
-    let persona_store = personas.store();
     let peers = persona_store.clone();
-    let personas = personas
+    let personas = Controller::for_shared_stream(persona_events.clone(), persona_store.clone())
         .owns(scope.api::<CronJob>(&client), managed.clone())
-        .watches(scope.api::<Persona>(&client), all.clone(), move |changed: Persona| {
+        .watches_shared_stream(persona_events, move |changed: Arc<Persona>| {
             let ns = changed.namespace();
             let name = changed.name_any();
             peers
@@ -214,11 +268,9 @@ pub async fn run_controllers(
         .graceful_shutdown_on(stopped(stop.clone()));
 
     // Goals: coverage depends on every Plugin of the namespace.
-    let goals = Controller::new(scope.api::<Goal>(&client), all.clone());
-    let goal_store = goals.store();
     let goals_of_ns = goal_store.clone();
-    let goals = goals
-        .watches(scope.api::<Plugin>(&client), all.clone(), move |p: Plugin| {
+    let goals = Controller::for_shared_stream(goal_events, goal_store.clone())
+        .watches_shared_stream(plugin_events.clone(), move |p: Arc<Plugin>| {
             let ns = p.namespace();
             goals_of_ns
                 .state()
@@ -231,15 +283,13 @@ pub async fn run_controllers(
         .graceful_shutdown_on(stopped(stop.clone()));
 
     // Plugins: children, and the requirements they wait for.
-    let plugins = Controller::new(scope.api::<Plugin>(&client), all.clone());
-    let plugin_store = plugins.store();
     let users = plugin_store.clone();
-    let plugins = plugins
+    let plugins = Controller::for_shared_stream(plugin_events.clone(), plugin_store.clone())
         .owns(scope.api::<Deployment>(&client), managed.clone())
         .owns(scope.api::<Service>(&client), managed.clone())
         .owns(scope.api::<ConfigMap>(&client), managed.clone())
         .owns(scope.api::<NetworkPolicy>(&client), managed.clone())
-        .watches(scope.api::<SecretRequirement>(&client), all.clone(), move |req: SecretRequirement| {
+        .watches_shared_stream(requirement_events.clone(), move |req: Arc<SecretRequirement>| {
             let ns = req.namespace();
             let mut names: Vec<String> = req.status.as_ref().map(|s| s.used_by.clone()).unwrap_or_default();
             names.extend(
@@ -259,10 +309,8 @@ pub async fn run_controllers(
         .graceful_shutdown_on(stopped(stop.clone()));
 
     // SecretRequirements: `usedBy` follows the Plugins, including their deletion.
-    let requirements = Controller::new(scope.api::<SecretRequirement>(&client), all.clone());
-    let requirement_store = requirements.store();
-    let requirements = requirements
-        .watches(scope.api::<Plugin>(&client), all.clone(), |p: Plugin| {
+    let requirements = Controller::for_shared_stream(requirement_events, requirement_store.clone())
+        .watches_shared_stream(plugin_events, |p: Arc<Plugin>| {
             let ns = p.namespace().unwrap_or_default();
             p.spec
                 .secret_names()
@@ -290,6 +338,10 @@ pub async fn run_controllers(
     let ready = tokio::spawn(ready.in_current_span());
 
     futures::join!(
+        persona_watch,
+        goal_watch,
+        plugin_watch,
+        requirement_watch,
         drain(
             persona::KIND,
             &scope,

@@ -36,8 +36,12 @@ pub async fn reconcile(persona: Arc<Persona>, ctx: Arc<Context>) -> Result<Actio
     }
 
     let personas: Api<Persona> = Api::namespaced(ctx.client.clone(), &ns);
-    let all = personas.list(&ListParams::default()).await.map_err(kube_err("list", KIND, &ns))?;
-    let peers = Peers::from_list(&persona, &all.items);
+    // The controllers' cache has the namespace's Personas; list only when there is none.
+    let all = match ctx.caches.personas_in(&ns).await {
+        Some(cached) => cached,
+        None => personas.list(&ListParams::default()).await.map_err(kube_err("list", KIND, &ns))?.items,
+    };
+    let peers = Peers::from_list(&persona, &all);
     let now = ctx.now();
     let decision = decide(&persona, &peers, now, &ctx.config);
 
