@@ -277,6 +277,24 @@ impl Worker {
     #[instrument(skip_all, fields(source = row.payload.source()))]
     async fn handle(self: &Arc<Self>, row: &Row) -> Result<(), ProcessError> {
         match &row.payload {
+            Payload::SlackMessage(m) if !is_direct_channel(&m.channel) => {
+                // A mention in a channel others read: what the assistant says about someone's
+                // wellbeing (a crisis reply included) goes to their DM, and the channel thread only
+                // hears where the answer went.
+                let replies = self.converse(row, &m.text, None, slack_time(&m.ts)).await?;
+                if replies.is_empty() {
+                    return Ok(());
+                }
+                let dm = self.slack.open_conversation(&m.user).await.map_err(ProcessError::Slack)?;
+                let count = replies.len();
+                for (seq, (text, _)) in replies.into_iter().enumerate() {
+                    self.post_once(&row.event_id, seq as i64, &row.user_id, &dm, None, &text).await?;
+                }
+                let note = "I've answered you in a direct message, to keep it between us.";
+                self.post_once(&row.event_id, count as i64, &row.user_id, &m.channel, Some(m.reply_thread()), note)
+                    .await?;
+                Ok(())
+            }
             Payload::SlackMessage(m) => {
                 let replies = self.converse(row, &m.text, Some(m.reply_thread()), slack_time(&m.ts)).await?;
                 for (seq, (text, thread)) in replies.into_iter().enumerate() {
@@ -423,6 +441,12 @@ impl Worker {
         })
         .await
     }
+}
+
+/// Whether a Slack conversation id is a one-to-one DM (`D...`); channels (`C...`) and private or
+/// group conversations (`G...`) are read by others.
+pub fn is_direct_channel(channel: &str) -> bool {
+    channel.starts_with('D')
 }
 
 /// A Slack `ts` ("1700000000.000100") as a time.

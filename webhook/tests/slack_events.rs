@@ -239,6 +239,30 @@ async fn a_dm_gets_a_threaded_reply() {
     service.shutdown().await.unwrap();
 }
 
+/// A mention in a public channel is answered in the person's DM; the channel thread only hears
+/// where the answer went, even for a crisis message.
+#[tokio::test]
+async fn a_mention_in_a_channel_is_answered_in_a_dm_never_in_the_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    let service = start_service(dir.path(), &slack, Options::default()).await;
+    let ts = "1700000000.000200";
+    let mut event = dm_event("EvMention", "U1", "<@UBOT> I want to end it all, there's no point any more", ts);
+    event["event"]["type"] = json!("app_mention");
+    event["event"]["channel"] = json!("C-general");
+    event["event"].as_object_mut().unwrap().remove("channel_type");
+    assert_eq!(post_event(service.addr, &event).await.status(), 200);
+    wait_status(dir.path(), "EvMention", "done", WAIT).await;
+    let posts = slack.calls("chat.postMessage");
+    let (public, private): (Vec<_>, Vec<_>) = posts.iter().partition(|p| p.body["channel"] == "C-general");
+    assert_eq!(public.len(), 1, "{posts:?}");
+    assert_eq!(public[0].body["thread_ts"], ts);
+    assert!(public[0].body["text"].as_str().unwrap().contains("direct message"), "{}", public[0].body);
+    assert!(!private.is_empty());
+    assert!(private.iter().all(|p| p.body["channel"] == "D-U1"), "{private:?}");
+    service.shutdown().await.unwrap();
+}
+
 /// One user's messages are answered in the order they were sent.
 #[tokio::test]
 async fn one_users_messages_are_processed_in_order() {
