@@ -110,8 +110,12 @@ pub async fn start(
         }
     }
     let worker_options = config.worker.clone().unwrap_or_default();
-    let worker =
-        Worker::new(engine.clone(), client.clone(), metrics.clone(), worker_options).map_err(ServerError::Inbox)?;
+    let worker = Worker::new(engine.clone(), client.clone(), metrics.clone(), worker_options)
+        .map_err(ServerError::Inbox)?
+        .serving(config.slack.checkin_user.as_deref(), team_id.as_deref());
+    if config.slack.checkin_user.is_none() {
+        tracing::warn!("SLACK_USER_ID is not set: anyone in the workspace who writes to the bot is served");
+    }
     let state = AppState(Arc::new(Services {
         engine: engine.clone(),
         inbox: inbox.clone(),

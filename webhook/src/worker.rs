@@ -114,6 +114,26 @@ pub struct Worker {
     slack: SlackClient,
     metrics: Metrics,
     options: WorkerOptions,
+    /// The one Slack person this installation serves (`slack:TEAM:USER`, or `slack:*:USER`
+    /// when the team is not known), from `SLACK_USER_ID`. Unset: whoever writes.
+    served: Option<String>,
+}
+
+/// What someone the installation does not serve is told; nothing they wrote is kept.
+pub const NOT_SERVED_REPLY: &str = "Hi! I'm a personal wellbeing assistant set up for someone else in this \
+workspace, so I can't keep a record for you. Nothing you wrote has been stored.";
+
+/// Whether `user_key` (`slack:TEAM:USER`) is the served person (`slack:TEAM:USER` or
+/// `slack:*:USER`). Pure.
+pub fn is_served(served: Option<&str>, user_key: &str) -> bool {
+    let Some(served) = served else { return true };
+    if served == user_key {
+        return true;
+    }
+    match (served.strip_prefix("slack:*:"), user_key.rsplit_once(':')) {
+        (Some(user), Some((_, key_user))) => user == key_user,
+        _ => false,
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -131,7 +151,16 @@ impl Worker {
         options: WorkerOptions,
     ) -> Result<Arc<Worker>, InboxError> {
         let conn = engine.store().new_connection().map_err(InboxError::Open)?;
-        Ok(Arc::new(Worker { conn: Mutex::new(conn), engine, slack, metrics, options }))
+        Ok(Arc::new(Worker { conn: Mutex::new(conn), engine, slack, metrics, options, served: None }))
+    }
+
+    /// Serve only this Slack person (`SLACK_USER_ID`, with `SLACK_TEAM_ID` when known); anyone
+    /// else who writes gets [`NOT_SERVED_REPLY`] and nothing is stored.
+    pub fn serving(self: Arc<Self>, user: Option<&str>, team: Option<&str>) -> Arc<Self> {
+        let Some(user) = user else { return self };
+        let mut worker = Arc::try_unwrap(self).expect("configured before it is shared");
+        worker.served = Some(crate::slack::events::user_key(team.unwrap_or("*"), user));
+        Arc::new(worker)
     }
 
     /// Run a closure on the worker's connection off the async threads.
@@ -276,6 +305,22 @@ impl Worker {
 
     #[instrument(skip_all, fields(source = row.payload.source()))]
     async fn handle(self: &Arc<Self>, row: &Row) -> Result<(), ProcessError> {
+        if !is_served(self.served.as_deref(), &row.user_id) {
+            // Never reaches the engine: no check-in, no history, no goal progress for a coworker.
+            tracing::info!("message from someone this installation does not serve: refused, nothing stored");
+            return match &row.payload {
+                Payload::SlackMessage(m) => {
+                    let thread = (is_direct_channel(&m.channel)).then(|| m.reply_thread());
+                    self.post_once(&row.event_id, 0, &row.user_id, &m.channel, thread, NOT_SERVED_REPLY).await?;
+                    Ok(())
+                }
+                Payload::SlackCommand(c) => {
+                    self.respond_once(&row.event_id, 0, &row.user_id, &c.response_url, NOT_SERVED_REPLY).await?;
+                    Ok(())
+                }
+                Payload::SlackView(_) => Ok(()),
+            };
+        }
         match &row.payload {
             Payload::SlackMessage(m) if !is_direct_channel(&m.channel) => {
                 // A mention in a channel others read: what the assistant says about someone's
@@ -461,6 +506,16 @@ pub use wellbeing_common::time::rfc3339_millis as rfc3339;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_served_person_is_served_when_one_is_named() {
+        assert!(super::is_served(None, "slack:T1:U2"), "nobody named: whoever writes");
+        assert!(super::is_served(Some("slack:T1:U1"), "slack:T1:U1"));
+        assert!(!super::is_served(Some("slack:T1:U1"), "slack:T1:U2"));
+        assert!(!super::is_served(Some("slack:T1:U1"), "slack:T2:U1"), "same id in another workspace");
+        assert!(super::is_served(Some("slack:*:U1"), "slack:T9:U1"));
+        assert!(!super::is_served(Some("slack:*:U1"), "slack:T9:U10"));
+    }
+
     use super::*;
 
     #[test]

@@ -263,6 +263,36 @@ async fn a_mention_in_a_channel_is_answered_in_a_dm_never_in_the_thread() {
     service.shutdown().await.unwrap();
 }
 
+/// With `SLACK_USER_ID` naming the person served, a coworker who writes gets a polite refusal
+/// and nothing of theirs is stored; the served person is answered as before.
+#[tokio::test]
+async fn someone_the_installation_does_not_serve_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    let options = Options { checkin_user: Some("U1".into()), ..Options::default() };
+    let service = start_service(dir.path(), &slack, options).await;
+    let ts = "1700000000.000300";
+    assert_eq!(
+        post_event(service.addr, &dm_event("EvCoworker", "U2", "slept badly, skipped lunch", ts)).await.status(),
+        200
+    );
+    wait_status(dir.path(), "EvCoworker", "done", WAIT).await;
+    let posts = slack.calls("chat.postMessage");
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].body["channel"], "D-U2");
+    assert!(posts[0].body["text"].as_str().unwrap().contains("Nothing you wrote has been stored"));
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM checkins WHERE user_id = 'slack:T1:U2'"), 0);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM interactions WHERE user_id = 'slack:T1:U2'"), 0);
+
+    assert_eq!(
+        post_event(service.addr, &dm_event("EvOwner", "U1", "slept badly, skipped lunch", ts)).await.status(),
+        200
+    );
+    wait_status(dir.path(), "EvOwner", "done", WAIT).await;
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM checkins WHERE user_id = 'slack:T1:U1'"), 1);
+    service.shutdown().await.unwrap();
+}
+
 /// One user's messages are answered in the order they were sent.
 #[tokio::test]
 async fn one_users_messages_are_processed_in_order() {
