@@ -7,7 +7,6 @@
 //! module and rule table; this file only runs them in order. Deterministic and pure: the same
 //! text always gives the same check-in, and nothing is logged.
 
-mod crisis;
 pub mod eval;
 mod exercise;
 mod feelings;
@@ -58,7 +57,8 @@ fn day_offset(normalized: &str) -> i32 {
 pub fn extract(message: &str) -> CheckIn {
     let normalized = text::normalize(message);
     let clauses = text::clauses(&normalized);
-    let crisis = crisis::crisis(&normalized);
+    // One crisis check for the whole assistant: the same phrase families the engine runs first.
+    let crisis = crate::safety::assess(message).crisis;
 
     let (mood, valence) = feelings::mood_and_valence(&clauses);
     let sleep_hours = sleep::hours(&clauses, &normalized);
