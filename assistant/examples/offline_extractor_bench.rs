@@ -3,7 +3,8 @@
 //! `cargo run --release -p wellbeing-assistant --example offline_extractor_bench [-- PATH.jsonl...]`
 //! (default: the held-out check-in and crisis test splits under `assistant/data/extract/`). Prints,
 //! per file, the state-field and crisis tables kept in BENCHMARKS.md, then messages per second on
-//! one thread over all the files' messages. `SHOW_MISSES=1` lists every miss.
+//! one thread over all the files' messages. `SHOW_MISSES=1` lists every miss; `RULES_ONLY=1`
+//! scores the rule tables without the learned model.
 
 use std::time::{Duration, Instant};
 
@@ -18,11 +19,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/extract");
         paths = vec![format!("{dir}/test.jsonl"), format!("{dir}/crisis-test.jsonl")];
     }
+    let extract: fn(&str) -> wellbeing_assistant::checkin::CheckIn =
+        if std::env::var_os("RULES_ONLY").is_some() { offline::rules } else { offline::extract };
     let mut texts = Vec::new();
     for path in &paths {
         let data = std::fs::read_to_string(path)?;
         let examples = eval::parse(&data)?;
-        let report = eval::score(&examples, offline::extract);
+        let report = eval::score(&examples, extract);
         println!("{} labelled messages from {path}\n", report.messages);
         println!("{}", report.table());
         if std::env::var_os("SHOW_MISSES").is_some() {
@@ -33,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Warm up the lazily compiled rule tables and the model, then measure.
     for t in &texts {
-        std::hint::black_box(offline::extract(t));
+        std::hint::black_box(extract(t));
     }
     let start = Instant::now();
     let mut n = 0usize;
@@ -41,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while start.elapsed() < MEASURE_FOR {
         for t in &texts {
             let one = Instant::now();
-            std::hint::black_box(offline::extract(std::hint::black_box(t)));
+            std::hint::black_box(extract(std::hint::black_box(t)));
             slowest = slowest.max(one.elapsed());
         }
         n += texts.len();
