@@ -374,10 +374,13 @@ impl StateReport {
 
     /// Markdown tables: per field, then crisis. Fields no label asserts are left out.
     pub fn table(&self) -> String {
-        let mut out = String::from(
-            "| field | labelled | accuracy | informed | informed accuracy | labelled unknown | false assertions |\n\
-             |---|---:|---:|---:|---:|---:|---:|\n",
-        );
+        let mut out = String::new();
+        if self.fields.iter().any(|f| f.labelled > 0) {
+            out.push_str(
+                "| field | labelled | accuracy | informed | informed accuracy | labelled unknown | false assertions |\n\
+                 |---|---:|---:|---:|---:|---:|---:|\n",
+            );
+        }
         for f in self.fields.iter().filter(|f| f.labelled > 0) {
             let _ = writeln!(
                 out,
@@ -395,8 +398,9 @@ impl StateReport {
         let c = &self.crisis;
         let _ = write!(
             out,
-            "\n| crisis | positives | caught | recall | negatives | false alarms |\n|---|---:|---:|---:|---:|---:|\n\
+            "{}| crisis | positives | caught | recall | negatives | false alarms |\n|---|---:|---:|---:|---:|---:|\n\
              | crisis | {} | {} | {:.3} | {} | {} ({:.1}%) |\n",
+            if out.is_empty() { "" } else { "\n" },
             c.positives,
             c.caught,
             c.recall(),
