@@ -208,3 +208,65 @@ async fn chat_offers_tools_and_returns_tool_calls_with_usage() {
     let sent = &fake.requests()[0].json;
     assert_eq!(sent["tools"][0]["function"]["name"], "hydration__log_water");
 }
+
+/// What a small model behind llama.cpp answered for a message about neither plans nor sleep nor
+/// water: strict JSON, placeholders and zeroes where null was meant.
+fn placeholder_reply() -> String {
+    checkin_json(json!({
+        "mood": "unknown", "valence": "negative", "energy": "high", "hunger": "unknown",
+        "intentions": ["unknown"], "activity": "unknown", "sleep_hours": 0.0, "water": 0.0,
+        "exercise": "unknown", "crisis": false
+    }))
+}
+
+#[tokio::test]
+async fn placeholders_and_unsupported_numbers_are_repaired_and_filled_from_offline() {
+    let fake = FakeLlm::start("small-model", |_, _| Reply::Content(placeholder_reply())).await;
+    let llm = client(&fake, Duration::from_secs(5));
+    let text = "so tired, skipped lunch";
+    let got = extract_or_fallback(Some(&llm), None, text, wellbeing_assistant::extract::offline::extract).await;
+    assert_eq!(got.extractor, ExtractorKind::Llm);
+    let c = &got.checkin;
+    assert!(c.intentions.is_empty(), "\"unknown\" is not an intention: {:?}", c.intentions);
+    assert_eq!(c.activity, None);
+    assert_eq!((c.sleep_hours, c.water), (None, None), "the text says nothing about sleep or water");
+    // Empty answers take the offline value; an answer opposite to an explicit word ("so tired"
+    // is low energy) takes the offline value too; the rest of the model's answer stands.
+    assert_eq!(c.hunger, Hunger::Hungry, "a skipped lunch");
+    assert_eq!(c.energy, Level::Low, "'so tired' against the model's 'high'");
+    assert_eq!(c.valence, wellbeing_assistant::checkin::Valence::Negative);
+    assert_eq!(c.mood.as_deref(), Some("tired"));
+}
+
+#[tokio::test]
+async fn numbers_the_text_states_win_over_the_models() {
+    let fake = FakeLlm::start("small-model", |_, _| {
+        Reply::Content(checkin_json(json!({"sleep_hours": 8.0, "water": 0.0, "sleep_quality": "good"})))
+    })
+    .await;
+    let llm = client(&fake, Duration::from_secs(5));
+    let got = extract_or_fallback(
+        Some(&llm),
+        None,
+        "slept 5 hours, drank 3 glasses of water",
+        wellbeing_assistant::extract::offline::extract,
+    )
+    .await;
+    assert_eq!((got.checkin.sleep_hours, got.checkin.water), (Some(5.0), Some(3.0)));
+    assert_eq!(got.checkin.sleep_quality, SleepQuality::Poor, "5 hours is a poor night, not the model's 'good'");
+}
+
+#[tokio::test]
+async fn a_crisis_flag_from_either_side_counts() {
+    // The model says no crisis; the offline check reads one.
+    let fake = FakeLlm::start("small-model", |_, _| Reply::Content(checkin_json(json!({"crisis": false})))).await;
+    let llm = client(&fake, Duration::from_secs(5));
+    let offline = wellbeing_assistant::extract::offline::extract;
+    let got = extract_or_fallback(Some(&llm), None, "i just want it all to stop", offline).await;
+    assert!(got.checkin.crisis && got.checkin.pillars.is_empty());
+    // The model flags one the phrase list does not know.
+    let fake = FakeLlm::start("small-model", |_, _| Reply::Content(checkin_json(json!({"crisis": true})))).await;
+    let llm = client(&fake, Duration::from_secs(5));
+    let got = extract_or_fallback(Some(&llm), None, "the bridge looks peaceful tonight", offline).await;
+    assert!(got.checkin.crisis);
+}

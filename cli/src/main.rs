@@ -46,6 +46,8 @@ enum Command {
     Dashboard(commands::dashboard::Args),
     /// Turn a message into a check-in and print it as JSON (LLM when configured, else offline).
     Extract(commands::extract::Args),
+    /// Measure extraction on a labelled set: `eval extract FILE.jsonl [--offline]`.
+    Eval(commands::eval::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -70,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Checkin(args) => commands::checkin::run(args),
         Command::Dashboard(args) => commands::dashboard::run(args),
         Command::Extract(args) => commands::extract::run(args),
+        Command::Eval(args) => commands::eval::run(args),
     };
     // One line, the cause chain joined by ": ", so a bad input reads as one clear sentence.
     match result {

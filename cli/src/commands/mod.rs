@@ -5,6 +5,7 @@ pub mod checkin;
 pub mod checkins;
 pub mod crdgen;
 pub mod dashboard;
+pub mod eval;
 pub mod export;
 pub mod extract;
 pub mod forget;

@@ -1,14 +1,22 @@
-//! Scoring an extractor against a labelled set of messages (`assistant/tests/data/checkins.jsonl`).
+//! Scoring an extractor against a labelled set of messages (`assistant/tests/data/checkins.jsonl`,
+//! `assistant/data/extract/*.jsonl`; the labelling guide is docs/labelling.md).
 //!
 //! Each line is `{"text": ..., "expected": {...}}` where `expected` holds only the fields the
 //! label asserts, with the data model's names and values. A field is scored on the messages that
 //! assert it, except `crisis` and `day_offset`, which are scored on every message (a label that
 //! says nothing means "no crisis", "today"): a false crisis flag or a wrong day must show up.
+//!
+//! Two reports: [`evaluate`] scores every field by plain agreement (the tuned regression set);
+//! [`score`] scores the six state fields the way the held-out splits are judged, where a label of
+//! `unknown` is an answer too: accuracy over all labelled messages, accuracy over the messages
+//! whose label is not `unknown` (informed), and false assertions (a value where the label says
+//! `unknown`, as a share of those messages), plus crisis recall and false alarms.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::checkin::CheckIn;
 
@@ -208,10 +216,223 @@ impl Report {
     }
 }
 
+/// The state fields the held-out splits label on every message, in the data model's order.
+pub const STATE_FIELDS: &[&str] = &["valence", "energy", "stress", "sleep_quality", "hunger", "exercise"];
+
+/// The value every state field uses for "the message does not tell".
+pub const UNKNOWN: &str = "unknown";
+
+/// Which split a labelled message belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Split {
+    Train,
+    Dev,
+    Test,
+}
+
+impl Split {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Dev => "dev",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// The split of a message, from its text alone: SHA-256, first 8 bytes big-endian, modulo 100;
+/// below 60 train, below 80 dev, else test. Fixed by the text so that no one can move a message
+/// to a friendlier split, and so that a new message lands where it lands.
+pub fn split_of(text: &str) -> Split {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    match u64::from_be_bytes(first) % 100 {
+        0..60 => Split::Train,
+        60..80 => Split::Dev,
+        _ => Split::Test,
+    }
+}
+
+/// The string value of a state field in a check-in (`"unknown"` when not said).
+pub fn state_value(checkin: &CheckIn, field: &str) -> String {
+    let json = serde_json::to_value(checkin).expect("a check-in serializes");
+    json.get(field).and_then(Value::as_str).unwrap_or(UNKNOWN).to_string()
+}
+
+/// One state field over a labelled set.
+#[derive(Clone, Debug, Default)]
+pub struct StateScore {
+    pub field: &'static str,
+    /// Messages whose label has this field.
+    pub labelled: usize,
+    pub correct: usize,
+    /// Labelled with a value other than `unknown`.
+    pub informed: usize,
+    pub informed_correct: usize,
+    /// Labelled `unknown`.
+    pub unknown_truth: usize,
+    /// Labelled `unknown` but given a value.
+    pub false_assertions: usize,
+    /// (line, text, expected, extracted)
+    pub failures: Vec<(usize, String, String, String)>,
+}
+
+fn ratio(n: usize, d: usize) -> f64 {
+    if d == 0 { 1.0 } else { n as f64 / d as f64 }
+}
+
+impl StateScore {
+    pub fn accuracy(&self) -> f64 {
+        ratio(self.correct, self.labelled)
+    }
+    pub fn informed_accuracy(&self) -> f64 {
+        ratio(self.informed_correct, self.informed)
+    }
+    /// Share of the `unknown`-labelled messages that were given a value (0 when there are none).
+    pub fn false_assertion_rate(&self) -> f64 {
+        if self.unknown_truth == 0 { 0.0 } else { self.false_assertions as f64 / self.unknown_truth as f64 }
+    }
+}
+
+/// Crisis detection over a labelled set: every message counts, an absent label is `false`.
+#[derive(Clone, Debug, Default)]
+pub struct CrisisScore {
+    pub positives: usize,
+    pub caught: usize,
+    pub negatives: usize,
+    pub false_alarms: usize,
+    /// Texts of the missed positives and of the false alarms, for fixing rules or labels.
+    pub missed: Vec<(usize, String)>,
+    pub alarms: Vec<(usize, String)>,
+}
+
+impl CrisisScore {
+    pub fn recall(&self) -> f64 {
+        ratio(self.caught, self.positives)
+    }
+    pub fn false_alarm_rate(&self) -> f64 {
+        if self.negatives == 0 { 0.0 } else { self.false_alarms as f64 / self.negatives as f64 }
+    }
+}
+
+/// The held-out report: six state fields and crisis.
+#[derive(Clone, Debug)]
+pub struct StateReport {
+    pub messages: usize,
+    pub fields: Vec<StateScore>,
+    pub crisis: CrisisScore,
+}
+
+/// Scores `extractor` on the state fields and crisis.
+pub fn score(examples: &[Example], extractor: impl Fn(&str) -> CheckIn) -> StateReport {
+    let mut fields: Vec<StateScore> =
+        STATE_FIELDS.iter().map(|f| StateScore { field: f, ..Default::default() }).collect();
+    let mut crisis = CrisisScore::default();
+    for ex in examples {
+        let got = extractor(&ex.text);
+        for s in &mut fields {
+            let Some(want) = ex.expected.get(s.field).and_then(Value::as_str) else { continue };
+            let have = state_value(&got, s.field);
+            s.labelled += 1;
+            let right = want == have;
+            s.correct += usize::from(right);
+            if want == UNKNOWN {
+                s.unknown_truth += 1;
+                s.false_assertions += usize::from(!right);
+            } else {
+                s.informed += 1;
+                s.informed_correct += usize::from(right);
+            }
+            if !right {
+                s.failures.push((ex.line, ex.text.clone(), want.to_string(), have));
+            }
+        }
+        let want = ex.expected.get("crisis").and_then(Value::as_bool).unwrap_or(false);
+        if want {
+            crisis.positives += 1;
+            if got.crisis {
+                crisis.caught += 1;
+            } else {
+                crisis.missed.push((ex.line, ex.text.clone()));
+            }
+        } else {
+            crisis.negatives += 1;
+            if got.crisis {
+                crisis.false_alarms += 1;
+                crisis.alarms.push((ex.line, ex.text.clone()));
+            }
+        }
+    }
+    StateReport { messages: examples.len(), fields, crisis }
+}
+
+impl StateReport {
+    pub fn field(&self, name: &str) -> Option<&StateScore> {
+        self.fields.iter().find(|f| f.field == name)
+    }
+
+    /// Markdown tables: per field, then crisis. Fields no label asserts are left out.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        if self.fields.iter().any(|f| f.labelled > 0) {
+            out.push_str(
+                "| field | labelled | accuracy | informed | informed accuracy | labelled unknown | false assertions |\n\
+                 |---|---:|---:|---:|---:|---:|---:|\n",
+            );
+        }
+        for f in self.fields.iter().filter(|f| f.labelled > 0) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.3} | {} | {:.3} | {} | {} ({:.1}%) |",
+                f.field,
+                f.labelled,
+                f.accuracy(),
+                f.informed,
+                f.informed_accuracy(),
+                f.unknown_truth,
+                f.false_assertions,
+                100.0 * f.false_assertion_rate()
+            );
+        }
+        let c = &self.crisis;
+        let _ = write!(
+            out,
+            "{}| crisis | positives | caught | recall | negatives | false alarms |\n|---|---:|---:|---:|---:|---:|\n\
+             | crisis | {} | {} | {:.3} | {} | {} ({:.1}%) |\n",
+            if out.is_empty() { "" } else { "\n" },
+            c.positives,
+            c.caught,
+            c.recall(),
+            c.negatives,
+            c.false_alarms,
+            100.0 * c.false_alarm_rate()
+        );
+        out
+    }
+
+    /// Every miss, one per line.
+    pub fn failures(&self) -> String {
+        let mut out = String::new();
+        for f in &self.fields {
+            for (line, text, want, have) in &f.failures {
+                let _ = writeln!(out, "{}: line {line}: expected {want}, got {have}: {text}", f.field);
+            }
+        }
+        for (line, text) in &self.crisis.missed {
+            let _ = writeln!(out, "crisis: line {line}: missed: {text}");
+        }
+        for (line, text) in &self.crisis.alarms {
+            let _ = writeln!(out, "crisis: line {line}: false alarm: {text}");
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkin::{Exercise, Pillar};
+    use crate::checkin::{Exercise, Level, Pillar};
 
     #[test]
     fn labels_are_validated() {
@@ -247,5 +468,40 @@ mod tests {
         assert!(intentions_match(&s(&["go to bed early", "call mum"]), &s(&["call mum tonight", "go to bed early"])));
         assert!(!intentions_match(&s(&["call mum"]), &s(&["call dad"])));
         assert!(!intentions_match(&s(&["call mum"]), &s(&["call mum", "run"])), "an extra intention is wrong");
+    }
+
+    #[test]
+    fn state_scores_count_unknown_labels_as_answers() {
+        let examples = parse(
+            "{\"text\": \"a\", \"expected\": {\"energy\": \"low\"}}\n\
+             {\"text\": \"b\", \"expected\": {\"energy\": \"unknown\", \"crisis\": true}}\n\
+             {\"text\": \"c\", \"expected\": {\"energy\": \"unknown\"}}",
+        )
+        .unwrap();
+        // Says "low" for everything and flags only "c".
+        let report = score(&examples, |t| CheckIn { energy: Level::Low, crisis: t == "c", ..Default::default() });
+        let energy = report.field("energy").unwrap();
+        assert_eq!((energy.labelled, energy.correct, energy.informed, energy.informed_correct), (3, 1, 1, 1));
+        assert_eq!((energy.unknown_truth, energy.false_assertions), (2, 2));
+        assert!((energy.false_assertion_rate() - 1.0).abs() < 1e-9);
+        assert_eq!(report.field("stress").unwrap().labelled, 0, "an absent label is not scored");
+        let c = &report.crisis;
+        assert_eq!((c.positives, c.caught, c.negatives, c.false_alarms), (1, 0, 2, 1));
+        assert!(report.table().contains("| energy | 3 | 0.333 | 1 | 1.000 | 2 | 2 (100.0%) |"), "{}", report.table());
+    }
+
+    #[test]
+    fn splits_follow_the_text_hash() {
+        // Fixed points of the rule (SHA-256 of the text), so that the rule cannot drift silently.
+        let counts = (0..1000).map(|i| split_of(&format!("message {i}"))).fold([0usize; 3], |mut acc, s| {
+            acc[s as usize] += 1;
+            acc
+        });
+        assert!(counts[0] > 550 && counts[0] < 650 && counts[1] > 150 && counts[2] > 150, "{counts:?}");
+        // Values computed independently (Python's hashlib): 82, 39, 58 and 81 modulo 100.
+        assert_eq!(split_of("starving"), Split::Test);
+        assert_eq!(split_of("hungry"), Split::Train);
+        assert_eq!(split_of("I want to die"), Split::Train);
+        assert_eq!(split_of("ran 5k"), Split::Test);
     }
 }

@@ -15,7 +15,10 @@ const ACTIVITIES: &[(&str, Option<&str>)] = &[
     ),
     (r"walk|walks|walked|walking|stroll|strolled|\d+ ?steps", Some("walk")),
     (r"hike|hiked|hiking|hikes", Some("hike")),
-    (r"gym|weights|lifted|lifting|leg day|arm day|strength training|pt session|personal trainer", Some("gym")),
+    (
+        r"gym|weights|lifted|lifting|deadlifts?|bench press|leg day|arm day|strength training|pt session|personal trainer",
+        Some("gym"),
+    ),
     (r"yoga", Some("yoga")),
     (r"pilates", Some("pilates")),
     (r"swim|swam|swimming|laps in the pool|swims", Some("swim")),
@@ -23,13 +26,14 @@ const ACTIVITIES: &[(&str, Option<&str>)] = &[
     (r"hiit|crossfit|bootcamp|circuits|circuit training", Some("hiit")),
     (r"climbing|climbed|bouldering", Some("climbing")),
     (
-        r"tennis|football|soccer|basketball|badminton|squash|volleyball|netball|rugby|hockey|golf|cricket|padel",
+        r"tennis|football|soccer|basketball|baseball|softball|badminton|squash|volleyball|netball|rugby|hockey|golf|cricket|padel|skated|skating|surfed|surfing",
         Some("sport"),
     ),
     (r"boxing|kickboxing|martial arts|karate|judo|bjj|jiu-jitsu", Some("boxing")),
     (r"danced|dancing|dance class|zumba", Some("dance")),
     (r"stretched|stretching|mobility", Some("stretch")),
-    (r"rowing|rowed|rowing machine", Some("rowing")),
+    (r"rowing|rowed|rowing machine|elliptical|treadmill|cross trainer", Some("rowing")),
+    (r"physio exercises|physio", Some("physio")),
     (
         r"workout|work out|worked out|working out|workouts|training session|trained|push-?ups|press-?ups|sit-?ups|squats|burpees|planks?",
         Some("workout"),
@@ -51,6 +55,9 @@ static SKIPPED_AFTER_RE: LazyLock<Regex> = LazyLock::new(|| {
         r"^\s*(?:was |got )?(?:cancelled|canceled|skipped|didn't happen|never happened|not happening|isn't happening|is off|was off|rained off|called off)\b",
     )
 });
+static DIDNT_SKIP_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b(?:didn't|did not|never|not) (?:skip|miss|bail on|ditch)(?: (?:the|my|a|our))?(?: \w+)?\s*$")
+});
 /// A day with no exercise in it.
 static REST_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
@@ -67,6 +74,10 @@ static DONE_RE: LazyLock<Regex> = LazyLock::new(|| {
 fn mention_status(text: &str, plan: bool, start: usize, end: usize, activity: &str) -> Option<Exercise> {
     let before = &text[..start];
     let after = &text[end..];
+    if DIDNT_SKIP_RE.is_match(before) {
+        // "didn't skip the gym": two negatives, it happened.
+        return Some(Exercise::Done);
+    }
     if SKIPPED_BEFORE_RE.is_match(before) || SKIPPED_AFTER_RE.is_match(after) || negated(before) {
         return Some(Exercise::None);
     }

@@ -122,12 +122,39 @@ const FEELINGS: &[Feeling] = &[
     f("bored", "bored", -1),
 ];
 
+/// Moods that are about energy only.
+const TIREDNESS: &[&str] = &["tired", "exhausted", "drained", "sluggish", "refreshed", "rested", "energetic"];
+
 /// Cues that say how the user feels without naming a mood.
 const VALENCE_CUES: &[(&str, i32)] = &[
     ("did great|did a great|had a great time|perfect|can't wait", 2),
     (
         "laughing|yay|woo+|woohoo|yess+|love|loved it|loving|flexed|proud of myself|win|wins|best|fun|meaningful|fulfilling|finally|celebrating|celebrated|nailed|aced",
         1,
+    ),
+    // Calm and relief are good feelings; a stress-free day is a good day.
+    (
+        "centered|centred|vibing|vibes|high spirits|unstoppable|no stress|zero stress|stress free|stress-free|low stress|zero worries|no worries|looking forward|relieved|relief|satisfied|feel lighter|lighter|feeling like a beast",
+        1,
+    ),
+    // Everyday ways of saying the day went well or badly without a mood word.
+    (
+        "lovely|wonderful day|delighted|cheerful|joy|blessed|can't complain|cant complain|got the job|holiday|yay+|excited|stoked|calmer|relax|relaxd|happy|hapy|gud|lit|slay|best life|on top of the world|in love|tgif|friday feeling",
+        1,
+    ),
+    (
+        "homesick|cranky|grumpy|feel off|out of sorts|low mood|mood is bad|garbage|like crap|like poo|like trash|like shit|wits' end|at my limit|so done|already done|not vibing|blah|bleh|sucks|down bad|not it|bruh|sick of|gutted|rejected|didn't get the|dumped|arguments?|fought|shaky|miss my|numb|nothing feels good|crying|cried|teary|lonely|awful|blues|scaries|mid|disaster|write-off",
+        -1,
+    ),
+    // An explicit middle.
+    (
+        "same as usual|nothing new|nothing special|nothing much|normal day|5/10|so-so|so so|okayish|ok-ish|okay-ish|existing|surviving|it is what it is|could be worse|not too bad|not bad not good|not happy,? not sad",
+        0,
+    ),
+    // Worry and pressure are bad feelings even without a mood word.
+    (
+        "worrying|dreading|dread|pressure|drowning|fed up|write-off|foul mood|trash|can't breathe|racing|impatient|ignored|want to cry|heartbroken|dumped|not feeling it",
+        -1,
     ),
     (
         "ugh|hate|hated|sucks|sucked|crushing me|worst|argh|disaster|nightmares?|insane|anxiety|headache|migraine|pointless|meaningless|panic attack",
@@ -266,6 +293,19 @@ static FEELING_SET: LazyLock<RegexSet> = LazyLock::new(|| {
 });
 static FEELING_RES: LazyLock<Vec<Regex>> =
     LazyLock::new(|| FEELINGS.iter().map(|f| re(&format!(r"\b(?:{})\b", f.pattern))).collect());
+/// "great," "oh fantastic," opening a message that goes on with a complaint.
+static SARCASM_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(?:oh |yeah |just |sure |wow |well |so )*(?:great|fantastic|perfect|brilliant|wonderful|lovely|awesome|amazing|super|thrilled|just perfect)$",
+    )
+});
+/// Phrases that are sarcastic wherever they appear.
+static SARCASM_ANYWHERE_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:love that for me|just thrilled|love being woken|yeah totally relaxed|so much fun,? not|really\. love it)\b",
+    )
+});
+
 static VALENCE_RES: LazyLock<Vec<(Regex, i32)>> =
     LazyLock::new(|| VALENCE_CUES.iter().map(|(p, v)| (re(&format!(r"\b(?:{p})\b")), *v)).collect());
 
@@ -374,7 +414,10 @@ pub(crate) fn mood_and_valence(clauses: &[Clause]) -> (Option<String>, Valence) 
     // (contrast, weight) of every valence cue. What follows "but" decides when it says anything:
     // "tired but happy" is positive, "slightly tired but ok" neutral.
     let mut cues: Vec<(bool, i32)> = Vec::new();
-    for h in &hits {
+    // Tiredness names a mood but says how much energy there is, not whether the user feels good
+    // or bad (docs/labelling.md): "so tired" is low energy with no valence.
+    // A weak word that names nothing ("good sleep", "terrible night") rates something else.
+    for h in hits.iter().filter(|h| !TIREDNESS.contains(&h.mood) && h.names) {
         cues.push((h.contrast, h.valence * if h.day { 2 } else { 1 }));
     }
     for clause in clauses {
@@ -385,6 +428,12 @@ pub(crate) fn mood_and_valence(clauses: &[Clause]) -> (Option<String>, Valence) 
                 }
             }
         }
+    }
+    // Sarcasm: a glowing word thrown at a bad event ("oh fantastic, the car broke down again").
+    if clauses.first().is_some_and(|c| SARCASM_RE.is_match(&c.text))
+        || clauses.iter().any(|c| SARCASM_ANYWHERE_RE.is_match(&c.text))
+    {
+        cues.push((false, -6));
     }
     let contrast: Vec<i32> = cues.iter().filter(|(c, _)| *c).map(|(_, v)| *v).collect();
     let deciding: Vec<i32> = if contrast.is_empty() { cues.iter().map(|(_, v)| *v).collect() } else { contrast };

@@ -27,6 +27,18 @@ const HUNGER: &[(&str, Option<Hunger>, Option<Hunger>)] = &[
         NOT_HUNGRY,
         HUNGRY,
     ),
+    // Cravings and no time to eat are hunger too.
+    (
+        r"craving|snacky|could (?:murder|eat) a|feening|no time to eat|(?:only|nothing but) (?:had )?coffee|appetite is back",
+        HUNGRY,
+        None,
+    ),
+    // A big meal says the user is not hungry now; so does being unable to eat.
+    (
+        r"(?:big|huge|filling|hearty|proper|massive|large|heavy|giant) (?:\w+ ){0,2}(?:breakfast|lunch|dinner|meal|brunch|bowl|plate|snack|stew|feast)|ate (?:a ton|so much|loads|a lot|way too much)|too (?:nervous|anxious|sick|upset) to eat|can't eat|appetite is gone|kills my appetite|^ful$|full from|good on food",
+        NOT_HUNGRY,
+        None,
+    ),
 ];
 
 static HUNGER_RULES: LazyLock<Rules<Hunger>> = LazyLock::new(|| Rules::new(HUNGER));

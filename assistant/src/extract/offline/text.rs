@@ -869,7 +869,7 @@ impl<T: Copy + 'static> Rules<T> {
 /// Plans: the clause is about something that has not happened yet.
 static FUTURE_RE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:going to|going for|going out for|goal is to|aim is to|dream is to|this year|this month|one day|someday|gonna|will|plan to|planning to|planning on|plan on|want to|wanna|hope to|hoping to|about to|intend to|aim to|aiming to|later|tonight|this evening|tomorrow|after work|soon|heading to|heading out|off to|on my way to|booked|scheduled|signed up|next|thinking of|thinking about|might|may|maybe|hopefully|i'd like to|would like to)\b|'ll\b",
+        r"\b(?:going to|going for|going out for|goal is to|aim is to|dream is to|this year|this month|one day|someday|gonna|will|plan to|planning to|planning on|plan on|want to|wanna|hope to|hoping to|about to|intend to|aim to|aiming to|later|tonight|this evening|tomorrow|after work|soon|heading to|heading out|off to|on my way to|booked|scheduled|signed up|next|thinking of|thinking about|might|may|maybe|hopefully|i'd like to|would like to|l8r|tmrw|tmr|tomoz|registered|remind me to|planning a|let's see if|(?:on |this |next )?(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend)(?:$| morning| evening| night))\b|'ll\b",
     )
 });
 /// Wishes and obligations: a plan only when a time is attached ("need to run later").
