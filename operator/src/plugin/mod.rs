@@ -50,8 +50,10 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
 
     // The Deployment's rollout, when this reconcile applied one (for the tool listing).
     let mut rollout = None;
-    let valid = validate(&plugin, &ctx.config).ok().filter(|_| plugin.spec.approved);
-    let (stage, missing) = match validate(&plugin, &ctx.config) {
+    let validated = validate(&plugin, &ctx.config);
+    // What may run, for deciding which children to keep: nothing when invalid or unapproved.
+    let valid = validated.as_ref().ok().filter(|_| plugin.spec.approved).cloned();
+    let (stage, missing) = match validated {
         Err(invalid) => (Stage::Invalid(invalid), None),
         Ok(_) if !plugin.spec.approved => (Stage::NotApproved, None),
         Ok(workload) => {
