@@ -16,7 +16,9 @@ use anyhow::Context as _;
 use wellbeing_assistant::checkin::CheckIn;
 use wellbeing_assistant::extract::llm::{ExtractorKind, extract_or_fallback};
 use wellbeing_assistant::extract::offline::{self, eval};
+use wellbeing_assistant::llm::LlmTask;
 use wellbeing_assistant::redact::redact;
+use wellbeing_crds::persona::ModelPreferences;
 
 use crate::embedded;
 
@@ -49,6 +51,9 @@ struct ExtractArgs {
     /// Model name at that endpoint [default: gpt-4o-mini].
     #[arg(long, env = "WELLBEING_LLM_MODEL", value_name = "NAME")]
     llm_model: Option<String>,
+    /// LLM routes file, as for `wellbeing up`: its `extraction` route is the one scored.
+    #[arg(long, env = "WELLBEING_LLM_CONFIG", value_name = "FILE")]
+    llm_config: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -62,29 +67,37 @@ fn extract(args: ExtractArgs) -> anyhow::Result<()> {
         std::fs::read_to_string(&args.file).with_context(|| format!("failed to read {}", args.file.display()))?;
     let examples =
         eval::parse(&data).with_context(|| format!("failed to read the labels in {}", args.file.display()))?;
+    // The same route the assistant takes for extraction, so the figures are of what runs.
     let llm = if args.offline {
         None
     } else {
-        embedded::llm_client(args.llm_base_url.as_deref(), args.llm_model.as_deref())?
+        embedded::llm_router(args.llm_base_url.as_deref(), args.llm_model.as_deref(), args.llm_config.as_deref())?
+            .route(LlmTask::Extraction, &ModelPreferences::default())
     };
     let report = match &llm {
         None => {
             println!("extractor: {} ({} messages)\n", offline::NAME, examples.len());
             eval::score(&examples, |t| offline::extract(&redact(t).text))
         }
-        Some(client) => {
+        Some(route) => {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().context("failed to start tokio")?;
             let mut answers: HashMap<String, CheckIn> = HashMap::new();
             let mut fallbacks = 0usize;
             for ex in &examples {
                 let redacted = redact(&ex.text);
-                let got = runtime.block_on(extract_or_fallback(Some(client), None, &redacted.text, offline::extract));
+                let got = runtime.block_on(extract_or_fallback(
+                    Some(&route.client),
+                    Some(route.model()),
+                    &redacted.text,
+                    offline::extract,
+                ));
                 fallbacks += usize::from(got.extractor == ExtractorKind::Offline);
                 answers.insert(ex.text.clone(), got.checkin);
             }
             println!(
-                "extractor: llm with per-field offline fallback ({} messages, {fallbacks} answered offline after an LLM failure)\n",
+                "extractor: {} with per-field offline fallback ({} messages, {fallbacks} answered offline after an LLM failure)\n",
+                route.model(),
                 examples.len()
             );
             eval::score(&examples, |t| answers.get(t).cloned().unwrap_or_default())
@@ -110,11 +123,24 @@ mod tests {
             "{\"text\": \"starving\", \"expected\": {\"hunger\": \"hungry\"}}\n{\"text\": \"ran 5k\", \"expected\": {\"hunger\": \"unknown\"}}\n",
         )
         .unwrap();
-        let args =
-            ExtractArgs { file: path.clone(), offline: true, show_misses: true, llm_base_url: None, llm_model: None };
+        let args = ExtractArgs {
+            file: path.clone(),
+            offline: true,
+            show_misses: true,
+            llm_base_url: None,
+            llm_model: None,
+            llm_config: None,
+        };
         extract(args).unwrap();
         std::fs::write(&path, "{\"text\": \"x\", \"expected\": {\"hunger\": \"famished\"}}\n").unwrap();
-        let args = ExtractArgs { file: path, offline: true, show_misses: false, llm_base_url: None, llm_model: None };
+        let args = ExtractArgs {
+            file: path,
+            offline: true,
+            show_misses: false,
+            llm_base_url: None,
+            llm_model: None,
+            llm_config: None,
+        };
         assert!(extract(args).is_err(), "a label outside the data model is refused");
     }
 }
