@@ -110,9 +110,9 @@ pub async fn start(
         }
     }
     let worker_options = config.worker.clone().unwrap_or_default();
-    let worker = Worker::new(engine.clone(), client.clone(), metrics.clone(), worker_options)
-        .map_err(ServerError::Inbox)?
-        .serving(config.slack.checkin_user.as_deref(), team_id.as_deref());
+    let served = config.slack.checkin_user.as_deref().map(|user| (team_id.as_deref(), user));
+    let worker = Worker::new(engine.clone(), client.clone(), metrics.clone(), worker_options, served)
+        .map_err(ServerError::Inbox)?;
     if config.slack.checkin_user.is_none() {
         tracing::warn!("SLACK_USER_ID is not set: anyone in the workspace who writes to the bot is served");
     }

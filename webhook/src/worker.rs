@@ -144,23 +144,19 @@ impl std::fmt::Debug for Worker {
 
 impl Worker {
     /// A worker on its own database connection.
+    /// `served`: the one Slack person served as (team, user), from `SLACK_USER_ID` and
+    /// `SLACK_TEAM_ID` (None when not known); anyone else who writes gets [`NOT_SERVED_REPLY`]
+    /// and nothing is stored. `None`: whoever writes is served.
     pub fn new(
         engine: Assistant,
         slack: SlackClient,
         metrics: Metrics,
         options: WorkerOptions,
+        served: Option<(Option<&str>, &str)>,
     ) -> Result<Arc<Worker>, InboxError> {
         let conn = engine.store().new_connection().map_err(InboxError::Open)?;
-        Ok(Arc::new(Worker { conn: Mutex::new(conn), engine, slack, metrics, options, served: None }))
-    }
-
-    /// Serve only this Slack person (`SLACK_USER_ID`, with `SLACK_TEAM_ID` when known); anyone
-    /// else who writes gets [`NOT_SERVED_REPLY`] and nothing is stored.
-    pub fn serving(self: Arc<Self>, user: Option<&str>, team: Option<&str>) -> Arc<Self> {
-        let Some(user) = user else { return self };
-        let mut worker = Arc::try_unwrap(self).expect("configured before it is shared");
-        worker.served = Some(crate::slack::events::user_key(team.unwrap_or("*"), user));
-        Arc::new(worker)
+        let served = served.map(|(team, user)| crate::slack::events::user_key(team.unwrap_or("*"), user));
+        Ok(Arc::new(Worker { conn: Mutex::new(conn), engine, slack, metrics, options, served }))
     }
 
     /// Run a closure on the worker's connection off the async threads.

@@ -39,7 +39,7 @@ use crate::embedded::{self, DataDirArg, LOCAL_USER, instance};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Slack: with SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN set (or SLACK_SIGNING_SECRET_FILE and \
 SLACK_BOT_TOKEN_FILE), the same process also serves /slack/events, /slack/commands and /slack/interactivity; \
-SLACK_USER_ID names who Slack check-ins go to.")]
+SLACK_USER_ID names the one Slack person served (check-ins go to them; anyone else is refused).")]
 pub struct Args {
     #[command(flatten)]
     data: DataDirArg,
