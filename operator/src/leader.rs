@@ -28,6 +28,12 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(5);
 pub const RETRY_EVERY: Duration = Duration::from_secs(2);
 /// One round (read + write) may take this long; a hung connection must not outlast the deadline.
 pub const ROUND_TIMEOUT: Duration = Duration::from_secs(4);
+
+// A leader steps down before a standby may take over, and a renewal that hangs until its timeout
+// still leaves a retry before the deadline. Checked when the crate compiles.
+const _: () = assert!(RENEW_DEADLINE.as_secs() < LEASE_DURATION.as_secs());
+const _: () = assert!(ROUND_TIMEOUT.as_secs() < RENEW_EVERY.as_secs());
+const _: () = assert!(RENEW_EVERY.as_secs() + ROUND_TIMEOUT.as_secs() < RENEW_DEADLINE.as_secs());
 pub const LEASE_NAME: &str = "wellbeing-operator";
 
 /// What this replica should do with the Lease it just read.
@@ -232,10 +238,8 @@ mod tests {
 
     #[test]
     fn a_leader_steps_down_before_a_standby_may_take_over() {
-        // The deadline is measured from before the request, and a round cannot outlast it.
-        assert!(RENEW_DEADLINE < LEASE_DURATION);
-        assert!(ROUND_TIMEOUT < RENEW_EVERY);
-        assert!(RENEW_EVERY + ROUND_TIMEOUT < RENEW_DEADLINE);
+        // The deadline is measured from before the request (the constants' relations are
+        // checked at compile time, beside them).
         assert!(!must_step_down(Duration::from_millis(9_999)));
         assert!(must_step_down(RENEW_DEADLINE));
     }

@@ -75,14 +75,23 @@ pub fn plan(persona: &Persona, now: DateTime<Utc>) -> Result<Plan, ScheduleError
     if !times.is_empty() {
         return Ok(Plan { time_zone: tz, date, cron_times: times.clone(), times, suspended: false });
     }
-    let mut cron_times = Vec::new();
-    for d in date.iter_days().skip(1).take(6) {
-        cron_times = schedule::draw(spec, &seed, d)?;
-        if !cron_times.is_empty() {
-            break;
+    let cron_times = next_active_day(spec, &seed, date)?;
+    Ok(Plan { time_zone: tz, date, times, cron_times, suspended: true })
+}
+
+/// The draw of the first day after `date` (within a week) that has check-ins; empty when none does.
+fn next_active_day(
+    spec: &wellbeing_crds::persona::CheckInSchedule,
+    seed: &str,
+    date: NaiveDate,
+) -> Result<Vec<DateTime<Tz>>, ScheduleError> {
+    for d in date.iter_days().skip(1).take(7) {
+        let times = schedule::draw(spec, seed, d)?;
+        if !times.is_empty() {
+            return Ok(times);
         }
     }
-    Ok(Plan { time_zone: tz, date, times, cron_times, suspended: true })
+    Ok(Vec::new())
 }
 
 /// Name of slot `i`'s CronJob.
@@ -297,7 +306,10 @@ pub fn decide(persona: &Persona, peers: &Peers, now: DateTime<Utc>, config: &Ope
     let next_check_in = match (upcoming.first(), &plan, scheduling) {
         (Some(t), _, _) => Some(t.to_rfc3339()),
         // Today's are over (or today is quiet): the first of the next active day's draw.
-        (None, Ok(p), true) => next_active_day_first(persona, p.time_zone, now).map(|t| t.to_rfc3339()),
+        (None, Ok(p), true) => next_active_day(&persona.spec.check_ins, &persona.uid().unwrap_or_default(), p.date)
+            .ok()
+            .and_then(|t| t.into_iter().next())
+            .map(|t| t.to_rfc3339()),
         _ => None,
     };
     let now_time = wellbeing_crds::conditions::time_from_chrono(now);
@@ -323,17 +335,6 @@ pub fn decide(persona: &Persona, peers: &Peers, now: DateTime<Utc>, config: &Ope
         (_, m) => m,
     };
     Decision { cronjobs, status, wake_at }
-}
-
-/// The first check-in of the next day (within a week) that has any, by the same seeded draw.
-fn next_active_day_first(persona: &Persona, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<chrono_tz::Tz>> {
-    let seed = persona.uid().unwrap_or_default();
-    let today = schedule::local_date(tz, now);
-    today
-        .iter_days()
-        .skip(1)
-        .take(7)
-        .find_map(|d| schedule::draw(&persona.spec.check_ins, &seed, d).ok().and_then(|t| t.into_iter().next()))
 }
 
 /// Whether the status must be written: anything but condition timestamps differs.
