@@ -225,6 +225,9 @@ fn main() {
         latencies.sort();
         let rss = rss_kib(pid, "VmRSS:");
         let peak = rss_kib(pid, "VmHWM:");
+        // Of the resident set, how much is the process's own memory and how much the binary's
+        // mapped code and data (shared with any other process running the same file).
+        let (anon, file) = (rss_kib(pid, "RssAnon:"), rss_kib(pid, "RssFile:"));
         let _ = child.kill();
         let _ = child.wait();
 
@@ -242,5 +245,6 @@ fn main() {
             rss as f64 / 1024.0,
             peak as f64 / 1024.0
         );
+        println!("  of which anonymous {:.1} MB, mapped from the binary {:.1} MB", anon as f64 / 1024.0, file as f64 / 1024.0);
     });
 }
