@@ -641,8 +641,8 @@ impl Assistant {
         let mut conn = self.inner.store.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
-            "INSERT INTO users (user_id, channel, first_seen) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO NOTHING",
-            params![msg.user_id, channel, received],
+            "INSERT INTO people (person_id, created_at) VALUES (?1, ?2) ON CONFLICT (person_id) DO NOTHING",
+            params![msg.user_id, received],
         )?;
         record_persona_version(&tx, persona, &now)?;
         let inserted = tx.execute(
@@ -765,7 +765,7 @@ impl Assistant {
         let disclaimed = plan.replies.iter().any(|r| matches!(r.kind, OutgoingKind::Disclaimer | OutgoingKind::Crisis));
         if disclaimed {
             // The crisis reply says it is an AI assistant, too.
-            tx.execute("UPDATE users SET disclaimer_shown = 1 WHERE user_id = ?1", params![msg.user_id])?;
+            tx.execute("UPDATE people SET disclaimer_shown = 1 WHERE person_id = ?1", params![msg.user_id])?;
         }
         tx.commit()?;
         tracing::info!(
@@ -832,7 +832,7 @@ impl Assistant {
             .inner
             .store
             .conn()
-            .query_row("SELECT disclaimer_shown FROM users WHERE user_id = ?1", params![user_id], |r| r.get(0))
+            .query_row("SELECT disclaimer_shown FROM people WHERE person_id = ?1", params![user_id], |r| r.get(0))
             .optional()?;
         Ok(shown.unwrap_or(false))
     }
@@ -900,8 +900,8 @@ impl Assistant {
             return Ok(SentPrompt::AlreadySent(existing));
         }
         tx.execute(
-            "INSERT INTO users (user_id, channel, first_seen) VALUES (?1, ?2, ?3) ON CONFLICT (user_id) DO NOTHING",
-            params![user_id, channel_str(channel), now],
+            "INSERT INTO people (person_id, created_at) VALUES (?1, ?2) ON CONFLICT (person_id) DO NOTHING",
+            params![user_id, now],
         )?;
         record_persona_version(&tx, &persona, &now)?;
         tx.execute(
@@ -1014,7 +1014,7 @@ impl Assistant {
         let conn = self.inner.store.conn();
         let mut tables = serde_json::Map::new();
         for table in user_tables(&conn)? {
-            let sql = format!("SELECT * FROM \"{table}\" WHERE (?1 IS NULL OR user_id = ?1) ORDER BY rowid");
+            let sql = format!("SELECT * FROM \"{table}\" WHERE {OF_PERSON} ORDER BY rowid");
             let mut stmt = conn.prepare(&sql)?;
             let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
             let rows = stmt.query_map(params![user_id], |r| {
@@ -1042,10 +1042,28 @@ impl Assistant {
                 }))
             })?
             .collect::<Result<Vec<_>, _>>()?;
+        // Who the person is on each channel: their own data too, though configuration, not history.
+        let mut stmt = conn.prepare(
+            "SELECT p.person_id, p.created_at, i.channel, i.address, i.first_seen
+             FROM people p LEFT JOIN identities i ON i.person_id = p.person_id
+             WHERE (?1 IS NULL OR p.person_id = ?1) ORDER BY p.created_at, i.first_seen",
+        )?;
+        let people = stmt
+            .query_map(params![user_id], |r| {
+                Ok(serde_json::json!({
+                    "person_id": r.get::<_, String>(0)?,
+                    "created_at": r.get::<_, String>(1)?,
+                    "channel": r.get::<_, Option<String>>(2)?,
+                    "address": r.get::<_, Option<String>>(3)?,
+                    "first_seen": r.get::<_, Option<String>>(4)?,
+                }))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(serde_json::json!({
             "format": "wellbeing-export/v1",
             "exported_at": crate::store::now_rfc3339(),
             "user_id": user_id,
+            "people": people,
             "tables": tables,
             "persona_versions": personas,
         }))
@@ -1067,15 +1085,21 @@ impl Assistant {
             let mut report = ForgetReport::default();
             for table in &tables {
                 let count: i64 = tx.query_row(
-                    &format!("SELECT COUNT(*) FROM \"{table}\" WHERE (?1 IS NULL OR user_id = ?1)"),
+                    &format!("SELECT COUNT(*) FROM \"{table}\" WHERE {OF_PERSON}"),
                     params![user_id],
                     |r| r.get(0),
                 )?;
                 report.deleted.insert(table.clone(), usize::try_from(count).unwrap_or_default());
             }
             for table in &tables {
-                tx.execute(&format!("DELETE FROM \"{table}\" WHERE (?1 IS NULL OR user_id = ?1)"), params![user_id])?;
+                tx.execute(&format!("DELETE FROM \"{table}\" WHERE {OF_PERSON}"), params![user_id])?;
             }
+            // The person stays served (who is served is configuration), but starts over: the
+            // disclaimer comes again with the next message.
+            tx.execute(
+                "UPDATE people SET disclaimer_shown = 0 WHERE (?1 IS NULL OR person_id = ?1)",
+                params![user_id],
+            )?;
             tx.commit()?;
             Ok(report)
         })();
@@ -1229,6 +1253,11 @@ fn prompt_by_slot(conn: &Connection, user_id: &str, slot: &str) -> Result<Option
 
 /// Every table with a `user_id` column (ours and those other parts of the assistant add), in
 /// name order.
+/// Rows of person `?1` (NULL: everyone): keyed by their person id, or (the inbox and deliveries,
+/// which are written before anyone is told apart) by the key of one of their identities.
+const OF_PERSON: &str = "(?1 IS NULL OR user_id = ?1
+    OR user_id IN (SELECT channel || ':' || address FROM identities WHERE person_id = ?1))";
+
 fn user_tables(conn: &Connection) -> Result<Vec<String>, EngineError> {
     let mut stmt = conn.prepare(
         "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) c

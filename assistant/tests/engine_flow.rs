@@ -254,7 +254,7 @@ async fn the_same_event_twice_is_handled_once() {
     let a = &env.assistant;
     let m = msg("Ev-dup", "u", "drained and hungry", Some("t1"), "2026-03-02T08:00:00Z");
     let first = a.handle_message(m.clone()).await.unwrap();
-    let tables = ["interactions", "checkins", "followups", "users"];
+    let tables = ["interactions", "checkins", "followups", "people"];
     let before: Vec<i64> = tables.iter().map(|t| count(a, &format!("SELECT COUNT(*) FROM {t}"))).collect();
     let requests = fake.count();
 
@@ -467,7 +467,9 @@ async fn export_holds_everything_about_one_user_and_forget_deletes_it() {
     let export = a.export_user(Some("alice")).unwrap();
     assert_eq!(export["user_id"], "alice");
     let tables = export["tables"].as_object().unwrap();
-    for table in ["users", "interactions", "checkins", "followups", "checkin_prompts"] {
+    assert_eq!(export["people"][0]["person_id"], "alice", "{}", export["people"]);
+    assert_eq!(export["people"].as_array().unwrap().len(), 1, "only alice: {}", export["people"]);
+    for table in ["interactions", "checkins", "followups", "checkin_prompts"] {
         let rows = tables[table].as_array().unwrap_or_else(|| panic!("{table} missing"));
         assert!(!rows.is_empty(), "{table} empty");
         assert!(rows.iter().all(|r| r["user_id"] == "alice"), "{table} has another user's rows");
@@ -479,14 +481,13 @@ async fn export_holds_everything_about_one_user_and_forget_deletes_it() {
 
     let report = a.forget_user(Some("alice")).unwrap();
     assert_eq!(report.deleted["checkins"], 1);
-    assert_eq!(report.deleted["users"], 1);
     assert!(report.deleted["interactions"] >= 4);
     let after = a.export_user(Some("alice")).unwrap();
     for (table, rows) in after["tables"].as_object().unwrap() {
         assert_eq!(rows, &Value::Array(vec![]), "{table} still holds alice's rows");
     }
     assert_eq!(count(a, "SELECT COUNT(*) FROM checkins WHERE user_id = 'bob'"), 1, "bob is untouched");
-    assert_eq!(count(a, "SELECT COUNT(*) FROM users WHERE user_id = 'alice'"), 0);
+    assert_eq!(count(a, "SELECT disclaimer_shown FROM people WHERE person_id = 'alice'"), 0);
 
     // After forgetting, alice is a new user again: the disclaimer comes back.
     let out = a.handle_message(msg("E9", "alice", "drained", None, "2026-03-03T08:00:00Z")).await.unwrap();
@@ -538,4 +539,31 @@ async fn without_an_llm_hyperbole_is_a_check_in_and_crisis_language_is_not() {
         assert_eq!(kinds(&out), vec![OutgoingKind::Crisis]);
     }
     assert_eq!(count(a, "SELECT COUNT(*) FROM interactions WHERE direction = 'in' AND flagged = 1"), 3);
+}
+
+/// A person's inbox rows carry the identity they wrote from, not their person id: forgetting the
+/// person deletes those too (the raw text waits there until it is pruned).
+#[tokio::test]
+async fn forget_reaches_rows_keyed_by_the_persons_identities() {
+    let env = setup(None);
+    let a = &env.assistant;
+    let people = wellbeing_assistant::people::parse_people("ana=slack:T1:U1").unwrap();
+    wellbeing_assistant::people::enrol(&mut a.store().conn(), &people, "2026-03-02T08:00:00Z").unwrap();
+    a.handle_message(msg("Ev-ana", "ana", "slept badly", None, "2026-03-02T08:00:00Z")).await.unwrap();
+    a.store()
+        .conn()
+        .execute(
+            "INSERT INTO inbox (event_id, source, user_id, payload, received_at)
+             VALUES ('Ev-ana', 'slack_event', 'slack:T1:U1', '{}', '2026-03-02T08:00:00Z'),
+                    ('Ev-bo', 'slack_event', 'slack:T1:U2', '{}', '2026-03-02T08:00:00Z')",
+            [],
+        )
+        .unwrap();
+    let export = a.export_user(Some("ana")).unwrap();
+    assert_eq!(export["tables"]["inbox"].as_array().unwrap().len(), 1, "{}", export["tables"]["inbox"]);
+    let report = a.forget_user(Some("ana")).unwrap();
+    assert_eq!(report.deleted["inbox"], 1);
+    assert!(report.deleted["interactions"] >= 1);
+    assert_eq!(count(a, "SELECT COUNT(*) FROM inbox"), 1, "someone else's row stays");
+    assert_eq!(count(a, "SELECT COUNT(*) FROM people WHERE person_id = 'ana'"), 1, "ana is still served");
 }

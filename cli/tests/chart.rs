@@ -200,3 +200,26 @@ fn every_object_carries_the_recommended_labels() {
         }
     }
 }
+
+/// `assistant.people` reaches the assistant as a WELLBEING_PEOPLE the binary reads back as the
+/// same people; an identity the binary would refuse is refused by the chart's schema first.
+#[test]
+fn the_people_served_render_as_a_list_the_assistant_reads() {
+    let people = r#"assistant.people=[{"name":"ana","identities":["slack:T01ABC:U02DEF","sms:+4915112345678"]},{"name":"bo","identities":["email:bo@example.org"]}]"#;
+    let docs = render(&["--set-json", people]);
+    let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+    let env = sts["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let value =
+        env.iter().find(|e| e["name"] == "WELLBEING_PEOPLE").expect("WELLBEING_PEOPLE")["value"].as_str().unwrap();
+    let parsed = wellbeing_assistant::people::parse_people(value).unwrap();
+    assert_eq!(parsed.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["ana", "bo"]);
+    assert_eq!(parsed[0].identities.len(), 2);
+
+    let out = Command::new(helm())
+        .current_dir(repo())
+        .args(["template", "wellbeing", "charts/wellbeing", "--set-json"])
+        .arg(r#"assistant.people=[{"name":"ana","identities":["fax:123"]}]"#)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an identity of no known channel was accepted");
+}

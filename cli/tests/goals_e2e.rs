@@ -76,10 +76,7 @@ fn seed_user(data: &Path) {
     let store = wellbeing_assistant::Store::open_in(data).unwrap();
     store
         .conn()
-        .execute(
-            "INSERT INTO users (user_id, channel, first_seen) VALUES ('local:me', 'local', '2026-01-01T00:00:00Z')",
-            [],
-        )
+        .execute("INSERT INTO people (person_id, created_at) VALUES ('local:me', '2026-01-01T00:00:00Z')", [])
         .unwrap();
     store.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
 }

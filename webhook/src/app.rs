@@ -50,10 +50,6 @@ pub struct SlackApp {
     pub client: SlackClient,
     /// The bot's own user id (configured, or from auth.test at start-up).
     pub bot_user_id: Option<String>,
-    /// Who scheduled check-ins go to (`SLACK_USER_ID`); else the user who last wrote.
-    pub checkin_user: Option<String>,
-    /// The workspace (`SLACK_TEAM_ID`, or from auth.test).
-    pub team_id: Option<String>,
 }
 
 /// Everything the handlers share.
@@ -63,6 +59,8 @@ pub struct Services {
     /// Delivers messages with crash-safe bookkeeping (the inbox worker uses the same).
     pub worker: Arc<Worker>,
     pub slack: SlackApp,
+    /// Who is served: commands and button clicks are admitted here like messages.
+    pub people: crate::people::ServedPeople,
     pub metrics: Metrics,
     pub auth: InternalAuth,
     pub clock: Clock,
@@ -259,18 +257,43 @@ async fn slack_commands(
         CommandAction::OpenCheckInForm => open_checkin_form(&state, &cmd).await,
         CommandAction::Help => ephemeral_response(&state.engine.help_text()),
         CommandAction::Export => {
+            let person = match person_of(&state, &cmd.team_id, &cmd.user_id).await {
+                Ok(person) => person,
+                Err(refused) => return refused,
+            };
             let s = state.clone();
-            state.tasks.spawn(async move { export(s, cmd, user).await });
+            state.tasks.spawn(async move { export(s, cmd, person).await });
             ephemeral_response("Preparing your export; I'll send you a JSON file in a direct message.")
         }
         CommandAction::Forget => axum::Json(commands::forget_confirmation()).into_response(),
-        CommandAction::Pause(arg) => pause(&state, &user, Some(&arg)).await,
-        CommandAction::Resume => pause(&state, &user, None).await,
+        CommandAction::Pause(arg) => match person_of(&state, &cmd.team_id, &cmd.user_id).await {
+            Ok(person) => pause(&state, &person, Some(&arg)).await,
+            Err(refused) => refused,
+        },
+        CommandAction::Resume => match person_of(&state, &cmd.team_id, &cmd.user_id).await {
+            Ok(person) => pause(&state, &person, None).await,
+            Err(refused) => refused,
+        },
         CommandAction::Unknown(word) => ephemeral_response(&format!(
             "I don't know `{}`. Here is what I can do:\n\n{}",
             word.replace('`', "'"),
             state.engine.help_text()
         )),
+    }
+}
+
+/// The person a Slack user is, or the ephemeral answer for someone not served (or a failed look-up).
+async fn person_of(state: &AppState, team: &str, user: &str) -> Result<String, Response> {
+    match state.people.admit(wellbeing_assistant::people::Identity::slack(Some(team), user)).await {
+        Ok(Some(person)) => Ok(person),
+        Ok(None) => {
+            tracing::info!("command from someone this installation does not serve: refused");
+            Err(ephemeral_response(wellbeing_assistant::people::NOT_SERVED_REPLY))
+        }
+        Err(error) => {
+            tracing::error!(error = %wellbeing_common::error_chain(&error), "failed to tell who sent a command");
+            Err(ephemeral_response("Sorry, I couldn't do that right now. Please try again."))
+        }
     }
 }
 
@@ -378,8 +401,16 @@ async fn slack_interactivity(
     let user = user_key(&team, &interaction.user.id);
     match commands::interpret(&interaction) {
         InteractionAction::ForgetConfirmed { response_url } => {
+            let person = match person_of(&state, &team, &interaction.user.id).await {
+                Ok(person) => person,
+                Err(_) => {
+                    let text = wellbeing_assistant::people::NOT_SERVED_REPLY;
+                    respond_later(&state, response_url, commands::replace_original(text));
+                    return StatusCode::OK.into_response();
+                }
+            };
             let engine = state.engine.clone();
-            let u = user.clone();
+            let u = person;
             let forgotten = tokio::task::spawn_blocking(move || engine.forget_user(Some(&u))).await;
             let text = match forgotten {
                 Ok(Ok(report)) => {
@@ -424,7 +455,9 @@ async fn slack_interactivity(
             }
         }
         InteractionAction::Other(action_id) => {
-            goal_action(&state, &interaction, &action_id, &user).await;
+            if let Ok(person) = person_of(&state, &team, &interaction.user.id).await {
+                goal_action(&state, &interaction, &action_id, &person).await;
+            }
             StatusCode::OK.into_response()
         }
     }

@@ -132,8 +132,8 @@ pub struct GoalsLoop {
     pub delivery: Delivery,
     pub source: Arc<dyn GoalSource>,
     pub config: GoalsConfig,
-    /// Whose progress goes into `Goal.status` (one person per installation): `SLACK_USER_ID`'s
-    /// key when set, else the user who checked in last.
+    /// Whose progress goes into `Goal.status` (a Goal names no person): this person when set,
+    /// else the first person served.
     pub progress_user: Option<String>,
     pub known: SharedKnown,
     pub clock: Clock,

@@ -38,6 +38,8 @@ pub enum InboxError {
     Query(#[source] rusqlite::Error),
     #[error("failed to encode or decode an inbox payload")]
     Payload(#[source] serde_json::Error),
+    #[error("failed to update a stored identity")]
+    Store(#[source] wellbeing_assistant::StoreError),
 }
 
 /// Where an inbox row came from, and what it carries.
@@ -68,6 +70,16 @@ pub struct ViewCheckIn {
 }
 
 impl Payload {
+    /// Who wrote it.
+    pub fn identity(&self) -> wellbeing_assistant::people::Identity {
+        let (team, user) = match self {
+            Payload::SlackMessage(m) => (&m.team, &m.user),
+            Payload::SlackCommand(c) => (&c.team, &c.user),
+            Payload::SlackView(v) => (&v.team, &v.user),
+        };
+        wellbeing_assistant::people::Identity::slack(Some(team), user)
+    }
+
     /// Value of the inbox `source` column.
     pub fn source(&self) -> &'static str {
         match self {

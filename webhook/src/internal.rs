@@ -7,17 +7,16 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 use wellbeing_assistant::engine::{Channel, SentPrompt};
 use wellbeing_assistant::goals::gate::CheckinDecision;
 use wellbeing_assistant::goals::runner::{Context, checkin_gate};
+use wellbeing_assistant::people;
 use wellbeing_crds::Persona;
 use wellbeing_crds::schedule;
 
 use crate::app::AppState;
-use crate::slack::events::user_key;
 
 /// What `wellbeing checkin trigger` sends.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +44,9 @@ pub struct CheckinResponse {
     pub channel: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ts: Option<String>,
+    /// With several people served: each one's answer (the fields above are the first one's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<CheckinResponse>,
 }
 
 /// Error bodies are `{"error": "..."}` so the CLI can print them.
@@ -113,18 +115,85 @@ pub async fn checkins(
             ),
         );
     }
-    let Some(user) = target_user(&state).await else {
+    let store = state.engine.store().clone();
+    let people = match tokio::task::spawn_blocking(move || people::list(&store.conn())).await {
+        Ok(Ok(people)) => people,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to read who is served: {e}")),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to read who is served: {e}")),
+    };
+    if people.is_empty() {
         return error(
             StatusCode::CONFLICT,
-            "no Slack user to check in with: set SLACK_USER_ID, or write to the bot once",
+            "nobody to check in with: name them in WELLBEING_PEOPLE or SLACK_USER_ID, or write to the bot once",
         );
-    };
+    }
+    let mut results = Vec::new();
+    for person in people {
+        match check_in_person(&state, &active.persona, &person, request.slot).await {
+            Ok(result) => results.push(result),
+            Err(response) => return response,
+        }
+    }
+    Json(CheckinResponse::combine(results)).into_response()
+}
+
+impl CheckinResponse {
+    fn skipped(person: &str, reason: &str) -> CheckinResponse {
+        CheckinResponse {
+            status: "skipped".into(),
+            reason: Some(reason.into()),
+            user_id: Some(person.to_string()),
+            prompt_id: None,
+            channel: None,
+            ts: None,
+            people: Vec::new(),
+        }
+    }
+
+    /// One answer for a check-in to every person served: sent when any was sent, then
+    /// already_sent, else skipped; the first person's details at the top, everyone's in
+    /// `people` when there are several.
+    fn combine(mut results: Vec<CheckinResponse>) -> CheckinResponse {
+        let rank = |r: &CheckinResponse| match r.status.as_str() {
+            "sent" => 0,
+            "already_sent" => 1,
+            _ => 2,
+        };
+        let best = results.iter().map(rank).min().unwrap_or(2);
+        let mut top = results.first().cloned().unwrap_or_else(|| CheckinResponse::skipped("", "nobody"));
+        top.status = ["sent", "already_sent", "skipped"][best].to_string();
+        if results.len() > 1 {
+            top.people = std::mem::take(&mut results);
+        }
+        top
+    }
+}
+
+/// Send the check-in of `slot` to one person by their Slack DM, unless the gate says skip.
+async fn check_in_person(
+    state: &AppState,
+    persona: &Persona,
+    person: &str,
+    slot_index: Option<usize>,
+) -> Result<CheckinResponse, Response> {
     let now = state.clock.now();
-    let slot = request.slot.and_then(|i| slot_time(&active.persona, i, now));
+    let slot = slot_index.and_then(|i| slot_time(persona, i, now));
+    let (store, p) = (state.engine.store().clone(), person.to_string());
+    let slack = tokio::task::spawn_blocking(move || people::identities_on(&store.conn(), &p, Channel::Slack)).await;
+    let (identity, dm) = match slack {
+        Ok(Ok(mut found)) if !found.is_empty() => found.swap_remove(0),
+        Ok(Ok(_)) => {
+            tracing::info!("check-in skipped: the person has no Slack identity");
+            return Ok(CheckinResponse::skipped(person, "no_slack_identity"));
+        }
+        Ok(Err(e)) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to read identities: {e}"))),
+        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to read identities: {e}"))),
+    };
+    let slack_user = identity.slack_user().unwrap_or_default().to_string();
 
     // Paused, a quiet day, or backed off after unanswered check-ins: skip (and say so).
     let (store, goals, persona, u) =
-        (state.engine.store().clone(), state.goals.clone(), active.persona.clone(), user.key.clone());
+        (state.engine.store().clone(), state.goals.clone(), persona.clone(), person.to_string());
     let gate = tokio::task::spawn_blocking(move || {
         let uid = persona.metadata.uid.clone().unwrap_or_default();
         let ctx = Context { persona: &persona.spec, persona_uid: &uid, goals: &[], config: &goals };
@@ -135,55 +204,54 @@ pub async fn checkins(
         Ok(Ok(CheckinDecision::Send { notice })) => notice,
         Ok(Ok(CheckinDecision::Skip(reason))) => {
             tracing::info!(reason = reason.as_str(), "check-in skipped");
-            return Json(CheckinResponse {
-                status: "skipped".into(),
-                reason: Some(reason.as_str().into()),
-                user_id: Some(user.key),
-                prompt_id: None,
-                channel: None,
-                ts: None,
-            })
-            .into_response();
+            return Ok(CheckinResponse::skipped(person, reason.as_str()));
         }
-        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to check the schedule: {e}")),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to check the schedule: {e}")),
+        Ok(Err(e)) => {
+            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to check the schedule: {e}")));
+        }
+        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to check the schedule: {e}"))),
     };
 
-    let (engine, u) = (state.engine.clone(), user.key.clone());
+    let (engine, u) = (state.engine.clone(), person.to_string());
     let recorded = tokio::task::spawn_blocking(move || engine.record_checkin_prompt(&u, Channel::Slack, slot)).await;
     let sent = match recorded {
         Ok(Ok(sent)) => sent,
-        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to record the prompt: {e}")),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to record the prompt: {e}")),
+        Ok(Err(e)) => {
+            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to record the prompt: {e}")));
+        }
+        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to record the prompt: {e}"))),
     };
     let prompt = sent.prompt().clone();
     if let SentPrompt::AlreadySent(p) = &sent
         && p.delivered()
     {
-        return Json(CheckinResponse {
+        return Ok(CheckinResponse {
             status: "already_sent".into(),
             reason: None,
-            user_id: Some(user.key),
+            user_id: Some(person.to_string()),
             prompt_id: Some(p.id),
             channel: p.channel_ref.clone(),
             ts: p.thread_ref.clone(),
-        })
-        .into_response();
+            people: Vec::new(),
+        });
     }
 
-    let channel = match state.slack.client.open_conversation(&user.slack_user).await {
-        Ok(channel) => channel,
-        Err(e) => return error(StatusCode::BAD_GATEWAY, format!("failed to open the DM: {e}")),
+    let channel = match dm {
+        Some(dm) => dm,
+        None => match state.slack.client.open_conversation(&slack_user).await {
+            Ok(channel) => channel,
+            Err(e) => return Err(error(StatusCode::BAD_GATEWAY, format!("failed to open the DM: {e}"))),
+        },
     };
     let key = format!("checkin:{}", prompt.id);
     if let Some(notice) = notice
-        && let Err(e) = state.worker.post_once(&key, 0, &user.key, &channel, None, &notice).await
+        && let Err(e) = state.worker.post_once(&key, 0, person, &channel, None, &notice).await
     {
-        return error(StatusCode::BAD_GATEWAY, format!("failed to post the notice: {e}"));
+        return Err(error(StatusCode::BAD_GATEWAY, format!("failed to post the notice: {e}")));
     }
-    let ts = match state.worker.post_once(&key, 1, &user.key, &channel, None, &prompt.text).await {
+    let ts = match state.worker.post_once(&key, 1, person, &channel, None, &prompt.text).await {
         Ok(ts) => ts,
-        Err(e) => return error(StatusCode::BAD_GATEWAY, format!("failed to post the prompt: {e}")),
+        Err(e) => return Err(error(StatusCode::BAD_GATEWAY, format!("failed to post the prompt: {e}"))),
     };
     let (engine, c, t) = (state.engine.clone(), channel.clone(), ts.clone());
     let marked = tokio::task::spawn_blocking(move || engine.mark_prompt_delivered(prompt.id, Some(c), Some(t))).await;
@@ -192,69 +260,15 @@ pub async fn checkins(
         tracing::warn!(prompt_id = prompt.id, "failed to record where the prompt was posted");
     }
     tracing::info!(prompt_id = prompt.id, "check-in prompt sent");
-    Json(CheckinResponse {
+    Ok(CheckinResponse {
         status: "sent".into(),
         reason: None,
-        user_id: Some(user.key),
+        user_id: Some(person.to_string()),
         prompt_id: Some(prompt.id),
         channel: Some(channel),
         ts: Some(ts),
+        people: Vec::new(),
     })
-    .into_response()
-}
-
-struct Target {
-    /// "slack:T:U"
-    key: String,
-    slack_user: String,
-}
-
-/// Who check-ins go to: `SLACK_USER_ID`, else the last Slack user who wrote to the bot.
-async fn target_user(state: &AppState) -> Option<Target> {
-    if let Some(user) = &state.slack.checkin_user {
-        let team = state.slack.team_id.clone().or_else(|| team_of(state, user))?;
-        return Some(Target { key: user_key(&team, user), slack_user: user.clone() });
-    }
-    let store = state.engine.store().clone();
-    let last: Option<String> = tokio::task::spawn_blocking(move || {
-        let conn = store.conn();
-        let from_inbox: Option<String> = conn
-            .query_row("SELECT user_id FROM inbox WHERE user_id LIKE 'slack:%' ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
-            .optional()
-            .ok()
-            .flatten();
-        from_inbox.or_else(|| {
-            conn.query_row(
-                "SELECT user_id FROM interactions WHERE direction = 'in' AND user_id LIKE 'slack:%' ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .ok()
-            .flatten()
-        })
-    })
-    .await
-    .ok()
-    .flatten();
-    let key = last?;
-    let slack_user = key.rsplit(':').next()?.to_string();
-    Some(Target { key, slack_user })
-}
-
-/// The team of a known user id, from earlier messages.
-fn team_of(state: &AppState, user: &str) -> Option<String> {
-    let conn = state.engine.store().conn();
-    let key: Option<String> = conn
-        .query_row(
-            "SELECT user_id FROM users WHERE user_id LIKE 'slack:%:' || ?1 ORDER BY first_seen DESC LIMIT 1",
-            [user],
-            |r| r.get(0),
-        )
-        .optional()
-        .ok()
-        .flatten();
-    key.and_then(|k| k.split(':').nth(1).map(str::to_string))
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod internal;
 pub mod local;
 pub mod metrics;
 pub mod nudges;
+pub mod people;
 pub mod personas_kube;
 pub mod server;
 pub mod slack;

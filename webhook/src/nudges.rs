@@ -19,9 +19,10 @@ use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::goals::actions::{self, ActionOutcome, NewGoal};
 use wellbeing_assistant::goals::manifest::{self, ManifestWriteError};
 use wellbeing_assistant::goals::{GoalsConfig, OutgoingMessage, SendKind, runner};
+use wellbeing_assistant::people::{self, Identity};
 use wellbeing_assistant::{StoreError, insights};
 use wellbeing_crds::Goal;
-use wellbeing_crds::persona::PersonaSpec;
+use wellbeing_crds::persona::{Channel as CrdChannel, PersonaSpec};
 
 use crate::deliveries::{self, Delivery as Recorded};
 use crate::goal_status::{self, GoalStatusError};
@@ -161,6 +162,33 @@ pub enum UserChannel {
     Other,
 }
 
+/// Where a person's proactive messages go: their identity on `preferred` (the active persona's
+/// channel) when this process serves it, else the local page, else Slack. A person with no stored
+/// identity (data from before people existed) is reached by what their id says. Pure.
+pub fn route_for(
+    person: &str,
+    identities: &[(Identity, Option<String>)],
+    preferred: CrdChannel,
+    slack_on: bool,
+) -> UserChannel {
+    if identities.is_empty() {
+        return channel_of(person);
+    }
+    let served = |channel: CrdChannel| match channel {
+        CrdChannel::Local => true,
+        CrdChannel::Slack => slack_on,
+        CrdChannel::Sms | CrdChannel::Email => false,
+    };
+    let on = |channel: CrdChannel| identities.iter().find(|(i, _)| i.channel == channel && served(channel));
+    let found = on(preferred).or_else(|| on(CrdChannel::Local)).or_else(|| on(CrdChannel::Slack));
+    match found {
+        Some((identity, _)) if identity.channel == CrdChannel::Local => UserChannel::Local,
+        Some((identity, _)) => identity.slack_user().map_or(UserChannel::Other, |u| UserChannel::Slack(u.to_string())),
+        None => UserChannel::Other,
+    }
+}
+
+/// What a user id of the form `local:NAME` or `slack:TEAM:USER` says about its channel.
 pub fn channel_of(user_id: &str) -> UserChannel {
     if user_id.starts_with("local:") {
         return UserChannel::Local;
@@ -196,6 +224,8 @@ pub enum DeliverError {
     Record(#[source] InboxError),
     #[error("failed to finish the delivery")]
     Join(#[source] tokio::task::JoinError),
+    #[error("failed to read where the person is reached")]
+    People(#[source] wellbeing_assistant::StoreError),
 }
 
 /// Store a proactive message on the local page. `None` when it is there already.
@@ -238,7 +268,13 @@ impl Delivery {
 
     #[tracing::instrument(skip_all, fields(kind = msg.kind.as_str(), goal = %msg.goal, slot = %msg.slot))]
     pub async fn deliver(&self, msg: &OutgoingMessage) -> Result<Delivered, DeliverError> {
-        match channel_of(&msg.user_id) {
+        let (store, person) = (self.engine.store().clone(), msg.user_id.clone());
+        let identities = tokio::task::spawn_blocking(move || people::identities_of(&store.conn(), &person))
+            .await
+            .map_err(DeliverError::Join)?
+            .map_err(DeliverError::People)?;
+        let preferred = self.engine.personas().active().spec().check_ins.channel;
+        match route_for(&msg.user_id, &identities, preferred, self.slack.is_some()) {
             UserChannel::Local => {
                 let active = self.engine.personas().active();
                 let (name, version) = (active.name().to_string(), active.version());
@@ -465,6 +501,25 @@ mod tests {
         assert_eq!(channel_of("slack:T1:U1"), UserChannel::Slack("U1".into()));
         assert_eq!(channel_of("slack:T1:"), UserChannel::Other);
         assert_eq!(channel_of("sms:+4912345"), UserChannel::Other);
+    }
+
+    #[test]
+    fn a_person_is_reached_on_the_personas_channel_then_the_page_then_slack() {
+        let slack = (Identity::slack(Some("T1"), "U1"), Some("D1".to_string()));
+        let local = (Identity::local("me"), None);
+        let sms = ("sms:+4915112345678".parse::<Identity>().unwrap(), None);
+        let both = [local.clone(), slack.clone()];
+        assert_eq!(route_for("ana", &both, CrdChannel::Slack, true), UserChannel::Slack("U1".into()));
+        assert_eq!(route_for("ana", &both, CrdChannel::Slack, false), UserChannel::Local, "Slack is off here");
+        assert_eq!(route_for("ana", &both, CrdChannel::Local, true), UserChannel::Local);
+        assert_eq!(
+            route_for("ana", std::slice::from_ref(&slack), CrdChannel::Local, true),
+            UserChannel::Slack("U1".into())
+        );
+        assert_eq!(route_for("ana", &[sms], CrdChannel::Sms, true), UserChannel::Other, "no SMS channel yet");
+        assert_eq!(route_for("ana", &[slack], CrdChannel::Slack, false), UserChannel::Other);
+        // A person from before identities existed: their id says where they are.
+        assert_eq!(route_for("slack:T1:U7", &[], CrdChannel::Slack, true), UserChannel::Slack("U7".into()));
     }
 
     #[test]

@@ -15,12 +15,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::goals::GoalsConfig;
+use wellbeing_assistant::people::{Identity, PersonConfig};
 
 use crate::app::{self, AppState, Clock, Services, SlackApp};
 use crate::auth::InternalAuth;
 use crate::config::SlackConfig;
 use crate::inbox::{InboxError, InboxWriter};
 use crate::metrics::Metrics;
+use crate::people::ServedPeople;
 use crate::slack::client::SlackClient;
 use crate::worker::{Worker, WorkerOptions};
 
@@ -35,6 +37,8 @@ pub enum ServerError {
     Addr(#[source] std::io::Error),
     #[error("failed to serve HTTP")]
     Serve(#[source] std::io::Error),
+    #[error("failed to enrol the configured people")]
+    People(#[source] wellbeing_assistant::people::EnrolError),
 }
 
 pub struct ServerConfig {
@@ -50,6 +54,9 @@ pub struct ServerConfig {
     pub extra_routes: Option<Router>,
     /// Where "Yes" on a learned pillar creates its Goal (the cluster, or the manifests folder).
     pub learned_goals: Option<Arc<dyn crate::nudges::LearnedGoals>>,
+    /// The people served (`WELLBEING_PEOPLE`); `SLACK_USER_ID` adds one by their Slack id. Empty
+    /// and nobody stored yet: the first person who writes is enrolled.
+    pub people: Vec<PersonConfig>,
 }
 
 /// A running service.
@@ -110,23 +117,23 @@ pub async fn start(
         }
     }
     let worker_options = config.worker.clone().unwrap_or_default();
-    let served = config.slack.checkin_user.as_deref().map(|user| (team_id.as_deref(), user));
-    let worker = Worker::new(engine.clone(), client.clone(), metrics.clone(), worker_options, served)
-        .map_err(ServerError::Inbox)?;
-    if config.slack.checkin_user.is_none() {
-        tracing::warn!("SLACK_USER_ID is not set: anyone in the workspace who writes to the bot is served");
+    let mut configured = config.people.clone();
+    if let Some(user) = &config.slack.checkin_user {
+        // SLACK_USER_ID alone names one person by their Slack identity.
+        let identity = Identity::slack(team_id.as_deref(), user);
+        if !configured.iter().flat_map(|p| &p.identities).any(|i| i.slack_user() == Some(user.as_str())) {
+            configured.push(PersonConfig { name: identity.key(), identities: vec![identity] });
+        }
     }
+    let people = ServedPeople::start(engine.store().clone(), &configured).map_err(ServerError::People)?;
+    let worker = Worker::new(engine.clone(), client.clone(), metrics.clone(), worker_options, people.clone())
+        .map_err(ServerError::Inbox)?;
     let state = AppState(Arc::new(Services {
         engine: engine.clone(),
         inbox: inbox.clone(),
         worker: worker.clone(),
-        slack: SlackApp {
-            signing_secret: config.slack.signing_secret.clone(),
-            client,
-            bot_user_id,
-            checkin_user: config.slack.checkin_user.clone(),
-            team_id,
-        },
+        slack: SlackApp { signing_secret: config.slack.signing_secret.clone(), client, bot_user_id },
+        people,
         metrics,
         auth: config.auth,
         clock: config.clock,

@@ -15,10 +15,12 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, instrument};
 use wellbeing_assistant::engine::{Assistant, Channel, EngineError, IncomingMessage};
+use wellbeing_assistant::people::Identity;
 
 use crate::deliveries::{self, Delivery};
 use crate::inbox::{self, InboxError, Payload, Row};
 use crate::metrics::{Metrics, OutcomeLabels};
+use crate::people::ServedPeople;
 use crate::slack::client::{PostMessage, SlackClient, SlackError};
 use crate::slack::commands::ephemeral;
 use crate::slack::events::InboxMessage;
@@ -74,6 +76,8 @@ pub enum ProcessError {
     Inbox(#[source] InboxError),
     #[error("a blocking database task failed")]
     Join(#[source] tokio::task::JoinError),
+    #[error("failed to tell who wrote")]
+    Admit(#[source] crate::people::AdmitError),
 }
 
 impl ProcessError {
@@ -83,7 +87,7 @@ impl ProcessError {
             // Database trouble (busy, disk full) and engine errors other than invalid input are
             // worth another try; invalid input will be as invalid next time.
             ProcessError::Engine(EngineError::Invalid(_)) => false,
-            ProcessError::Engine(_) | ProcessError::Inbox(_) | ProcessError::Join(_) => true,
+            ProcessError::Engine(_) | ProcessError::Inbox(_) | ProcessError::Join(_) | ProcessError::Admit(_) => true,
         }
     }
 
@@ -114,27 +118,11 @@ pub struct Worker {
     slack: SlackClient,
     metrics: Metrics,
     options: WorkerOptions,
-    /// The one Slack person this installation serves (`slack:TEAM:USER`, or `slack:*:USER`
-    /// when the team is not known), from `SLACK_USER_ID`. Unset: whoever writes.
-    served: Option<String>,
+    /// Who is served; anyone else is refused before the engine sees their words.
+    people: ServedPeople,
 }
 
-/// What someone the installation does not serve is told; nothing they wrote is kept.
-pub const NOT_SERVED_REPLY: &str = "Hi! I'm a personal wellbeing assistant set up for someone else in this \
-workspace, so I can't keep a record for you. Nothing you wrote has been stored.";
-
-/// Whether `user_key` (`slack:TEAM:USER`) is the served person (`slack:TEAM:USER` or
-/// `slack:*:USER`). Pure.
-pub fn is_served(served: Option<&str>, user_key: &str) -> bool {
-    let Some(served) = served else { return true };
-    if served == user_key {
-        return true;
-    }
-    match (served.strip_prefix("slack:*:"), user_key.rsplit_once(':')) {
-        (Some(user), Some((_, key_user))) => user == key_user,
-        _ => false,
-    }
-}
+pub use wellbeing_assistant::people::NOT_SERVED_REPLY;
 
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -143,20 +131,17 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
-    /// A worker on its own database connection.
-    /// `served`: the one Slack person served as (team, user), from `SLACK_USER_ID` and
-    /// `SLACK_TEAM_ID` (None when not known); anyone else who writes gets [`NOT_SERVED_REPLY`]
-    /// and nothing is stored. `None`: whoever writes is served.
+    /// A worker on its own database connection. Messages from anyone `people` does not serve
+    /// get [`NOT_SERVED_REPLY`] and nothing of theirs is stored.
     pub fn new(
         engine: Assistant,
         slack: SlackClient,
         metrics: Metrics,
         options: WorkerOptions,
-        served: Option<(Option<&str>, &str)>,
+        people: ServedPeople,
     ) -> Result<Arc<Worker>, InboxError> {
         let conn = engine.store().new_connection().map_err(InboxError::Open)?;
-        let served = served.map(|(team, user)| crate::slack::events::user_key(team.unwrap_or("*"), user));
-        Ok(Arc::new(Worker { conn: Mutex::new(conn), engine, slack, metrics, options, served }))
+        Ok(Arc::new(Worker { conn: Mutex::new(conn), engine, slack, metrics, options, people }))
     }
 
     /// Run a closure on the worker's connection off the async threads.
@@ -301,7 +286,8 @@ impl Worker {
 
     #[instrument(skip_all, fields(source = row.payload.source()))]
     async fn handle(self: &Arc<Self>, row: &Row) -> Result<(), ProcessError> {
-        if !is_served(self.served.as_deref(), &row.user_id) {
+        let identity = row.payload.identity();
+        let Some(person) = self.people.admit(identity.clone()).await.map_err(ProcessError::Admit)? else {
             // Never reaches the engine: no check-in, no history, no goal progress for a coworker.
             tracing::info!("message from someone this installation does not serve: refused, nothing stored");
             return match &row.payload {
@@ -316,49 +302,48 @@ impl Worker {
                 }
                 Payload::SlackView(_) => Ok(()),
             };
-        }
+        };
         match &row.payload {
             Payload::SlackMessage(m) if !is_direct_channel(&m.channel) => {
                 // A mention in a channel others read: what the assistant says about someone's
                 // wellbeing (a crisis reply included) goes to their DM, and the channel thread only
                 // hears where the answer went.
-                let replies = self.converse(row, &m.text, None, slack_time(&m.ts)).await?;
+                let replies = self.converse(row, &person, &m.text, None, slack_time(&m.ts)).await?;
                 if replies.is_empty() {
                     return Ok(());
                 }
                 let dm = self.slack.open_conversation(&m.user).await.map_err(ProcessError::Slack)?;
                 let count = replies.len();
                 for (seq, (text, _)) in replies.into_iter().enumerate() {
-                    self.post_once(&row.event_id, seq as i64, &row.user_id, &dm, None, &text).await?;
+                    self.post_once(&row.event_id, seq as i64, &person, &dm, None, &text).await?;
                 }
                 let note = "I've answered you in a direct message, to keep it between us.";
-                self.post_once(&row.event_id, count as i64, &row.user_id, &m.channel, Some(m.reply_thread()), note)
-                    .await?;
+                self.post_once(&row.event_id, count as i64, &person, &m.channel, Some(m.reply_thread()), note).await?;
                 Ok(())
             }
             Payload::SlackMessage(m) => {
-                let replies = self.converse(row, &m.text, Some(m.reply_thread()), slack_time(&m.ts)).await?;
+                let replies = self.converse(row, &person, &m.text, Some(m.reply_thread()), slack_time(&m.ts)).await?;
                 for (seq, (text, thread)) in replies.into_iter().enumerate() {
                     let thread = thread.unwrap_or_else(|| m.reply_thread().to_string());
-                    self.post_once(&row.event_id, seq as i64, &row.user_id, &m.channel, Some(&thread), &text).await?;
+                    self.post_once(&row.event_id, seq as i64, &person, &m.channel, Some(&thread), &text).await?;
                 }
-                self.remember_dm(row, m).await
+                self.remember_dm(identity, m).await
             }
             Payload::SlackCommand(c) => {
-                let replies = self.converse(row, &c.text, None, row.received_at).await?;
+                let replies = self.converse(row, &person, &c.text, None, row.received_at).await?;
                 for (seq, (text, _)) in replies.into_iter().enumerate() {
-                    self.respond_once(&row.event_id, seq as i64, &row.user_id, &c.response_url, &text).await?;
+                    self.respond_once(&row.event_id, seq as i64, &person, &c.response_url, &text).await?;
                 }
                 Ok(())
             }
             Payload::SlackView(v) => {
-                let replies = self.converse(row, &v.text, None, row.received_at).await?;
+                let replies = self.converse(row, &person, &v.text, None, row.received_at).await?;
                 if replies.is_empty() {
                     return Ok(());
                 }
                 let channel = self.slack.open_conversation(&v.user).await.map_err(ProcessError::Slack)?;
                 for (seq, (text, _)) in replies.into_iter().enumerate() {
-                    self.post_once(&row.event_id, seq as i64, &row.user_id, &channel, None, &text).await?;
+                    self.post_once(&row.event_id, seq as i64, &person, &channel, None, &text).await?;
                 }
                 Ok(())
             }
@@ -369,6 +354,7 @@ impl Worker {
     async fn converse(
         &self,
         row: &Row,
+        person: &str,
         text: &str,
         thread: Option<&str>,
         received_at: Option<DateTime<Utc>>,
@@ -377,7 +363,7 @@ impl Worker {
             .engine
             .handle_message(IncomingMessage {
                 event_id: row.event_id.clone(),
-                user_id: row.user_id.clone(),
+                user_id: person.to_string(),
                 channel: Channel::Slack,
                 text: text.to_string(),
                 thread_ref: thread.map(str::to_string),
@@ -469,16 +455,14 @@ impl Worker {
         self.db(move |conn| deliveries::finish(conn, &k, seq, None)).await
     }
 
-    /// Keep the DM channel of a user who wrote in one (check-in prompts go there).
-    async fn remember_dm(self: &Arc<Self>, row: &Row, m: &InboxMessage) -> Result<(), ProcessError> {
+    /// Keep the DM channel of a person who wrote in one (check-in prompts go there).
+    async fn remember_dm(self: &Arc<Self>, identity: Identity, m: &InboxMessage) -> Result<(), ProcessError> {
         if m.kind != "message" {
             return Ok(());
         }
-        let (user, channel) = (row.user_id.clone(), m.channel.clone());
+        let channel = m.channel.clone();
         self.db(move |conn| {
-            conn.execute("UPDATE users SET dm_channel = ?2 WHERE user_id = ?1", rusqlite::params![user, channel])
-                .map_err(InboxError::Query)?;
-            Ok(())
+            wellbeing_assistant::people::set_private_ref(conn, &identity, &channel).map_err(InboxError::Store)
         })
         .await
     }
@@ -502,16 +486,6 @@ pub use wellbeing_common::time::rfc3339_millis as rfc3339;
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn only_the_served_person_is_served_when_one_is_named() {
-        assert!(super::is_served(None, "slack:T1:U2"), "nobody named: whoever writes");
-        assert!(super::is_served(Some("slack:T1:U1"), "slack:T1:U1"));
-        assert!(!super::is_served(Some("slack:T1:U1"), "slack:T1:U2"));
-        assert!(!super::is_served(Some("slack:T1:U1"), "slack:T2:U1"), "same id in another workspace");
-        assert!(super::is_served(Some("slack:*:U1"), "slack:T9:U1"));
-        assert!(!super::is_served(Some("slack:*:U1"), "slack:T9:U10"));
-    }
-
     use super::*;
 
     #[test]

@@ -151,7 +151,8 @@ async fn export_sends_a_json_file_to_the_dm() {
 async fn forget_asks_first_and_the_button_deletes_everything() {
     let dir = tempfile::tempdir().unwrap();
     let slack = FakeSlack::start().await;
-    let service = start_service(dir.path(), &slack, Options::default()).await;
+    let options = Options { people: slack_people(&["U1", "U2"]), ..Options::default() };
+    let service = start_service(dir.path(), &slack, options).await;
     for (i, text) in ["slept badly", "had lunch, feeling better"].iter().enumerate() {
         let id = format!("EvF{i}");
         assert_eq!(
@@ -199,7 +200,7 @@ async fn forget_asks_first_and_the_button_deletes_everything() {
 
     let confirm = post_signed(service.addr, "/slack/interactivity", FORM, &click(FORGET_CONFIRM, "confirm"), &[]).await;
     assert_eq!(confirm.status(), 200);
-    for table in ["checkins", "interactions", "inbox", "deliveries", "users"] {
+    for table in ["checkins", "interactions", "inbox", "deliveries"] {
         assert_eq!(
             count(dir.path(), &format!("SELECT COUNT(*) FROM {table} WHERE user_id = 'slack:T1:U1'")),
             0,
@@ -272,5 +273,23 @@ async fn checkin_without_text_opens_the_form_and_its_submission_is_answered_in_t
     let posts = slack.calls("chat.postMessage");
     assert!(!posts.is_empty());
     assert!(posts.iter().all(|p| p.body["channel"] == "D-U1"));
+    service.shutdown().await.unwrap();
+}
+
+/// Commands act on the person who sent them, and only for someone served.
+#[tokio::test]
+async fn a_command_from_someone_not_served_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    let options = Options { people: slack_people(&["U9"]), ..Options::default() };
+    let service = start_service(dir.path(), &slack, options).await;
+    let answer: Value =
+        post_signed(service.addr, "/slack/commands", FORM, &command(&slack, "/wellbeing", "pause 3d", "t9"), &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert!(answer["text"].as_str().unwrap().contains("set up for someone else"), "{answer}");
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM pauses"), 0);
     service.shutdown().await.unwrap();
 }

@@ -103,7 +103,9 @@ fn rows_stored_without_a_worker_are_processed_at_the_next_start() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let slack = FakeSlack::start().await;
-        let service = start_service(dir.path(), &slack, Options { worker: None, ..Options::default() }).await;
+        let people = || slack_people(&["U0", "U1", "U2"]);
+        let options = Options { worker: None, people: people(), ..Options::default() };
+        let service = start_service(dir.path(), &slack, options).await;
         for i in 0..10 {
             let ev =
                 dm_event(&format!("EvLater{i}"), &format!("U{}", i % 3), "slept ok", &format!("170000000{i}.000100"));
@@ -111,7 +113,7 @@ fn rows_stored_without_a_worker_are_processed_at_the_next_start() {
         }
         service.shutdown().await.unwrap();
         assert!(slack.calls("chat.postMessage").is_empty());
-        let service = start_service(dir.path(), &slack, Options::default()).await;
+        let service = start_service(dir.path(), &slack, Options { people: people(), ..Options::default() }).await;
         for i in 0..10 {
             wait_status(dir.path(), &format!("EvLater{i}"), "done", WAIT).await;
         }

@@ -153,10 +153,7 @@ fn goals_loop(dir: &std::path::Path, slack: &FakeSlack, client: kube::Client, cl
     engine
         .store()
         .conn()
-        .execute(
-            "INSERT INTO users (user_id, channel, first_seen) VALUES (?1, 'slack', '2026-05-01T00:00:00Z')",
-            [USER],
-        )
+        .execute("INSERT INTO people (person_id, created_at) VALUES (?1, '2026-05-01T00:00:00Z')", [USER])
         .unwrap();
     let client_slack = SlackClient::new(slack.api_base(), BotToken::new(BOT_TOKEN), Metrics::new());
     GoalsLoop {
@@ -280,6 +277,7 @@ async fn yes_on_a_pillar_in_slack_creates_the_goal_in_the_cluster() {
         personas_synced: Arc::new(AtomicBool::new(true)),
         extra_routes: None,
         learned_goals: Some(learned),
+        people: Vec::new(),
     };
     let engine = engine(dir.path(), None);
     let suggestion = pillars::Suggestion { pillar: "sleep".into(), mentions: 3, evidence: vec![] };

@@ -210,3 +210,29 @@ async fn readyz_says_which_persona_speaks_and_metrics_are_exposed() {
     }
     service.shutdown().await.unwrap();
 }
+
+/// With two people served, a check-in goes to each of them in their own DM, recorded per person.
+#[tokio::test]
+async fn a_checkin_goes_to_every_person_served_each_in_their_own_dm() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    let options = Options { people: slack_people(&["U1", "U2"]), ..Options::default() };
+    let service = start_service(dir.path(), &slack, options).await;
+    let (status, body) =
+        trigger(service.addr, Some(INTERNAL_TOKEN), json!({"persona": "builtin-default", "slot": 0})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "sent");
+    let people: Vec<&str> = body["people"].as_array().unwrap().iter().map(|p| p["user_id"].as_str().unwrap()).collect();
+    assert_eq!(people, ["slack:T1:U1", "slack:T1:U2"]);
+    let mut channels: Vec<String> =
+        slack.calls("chat.postMessage").iter().map(|p| p.body["channel"].as_str().unwrap().to_string()).collect();
+    channels.sort();
+    assert_eq!(channels, ["D-U1", "D-U2"]);
+    assert_eq!(count(dir.path(), "SELECT COUNT(DISTINCT user_id) FROM checkin_prompts"), 2);
+    // A retried Job sends nothing to either.
+    let (_, again) =
+        trigger(service.addr, Some(INTERNAL_TOKEN), json!({"persona": "builtin-default", "slot": 0})).await;
+    assert_eq!(again["status"], "already_sent", "{again}");
+    assert_eq!(slack.calls("chat.postMessage").len(), 2);
+    service.shutdown().await.unwrap();
+}

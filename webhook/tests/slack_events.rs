@@ -39,6 +39,7 @@ async fn slacks_published_signing_example_is_accepted() {
             personas_synced: Arc::new(true.into()),
             extra_routes: None,
             learned_goals: None,
+            people: Vec::new(),
         };
         wellbeing_webhook::server::start(listener, None, engine(dir.path(), None), config).await.unwrap()
     };
@@ -442,4 +443,29 @@ async fn shutdown_keeps_every_acknowledged_event_and_checkpoints() {
     assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM inbox WHERE event_id LIKE 'EvStop%'"), 50);
     // Nothing listens any more.
     assert!(reqwest::get(format!("http://{addr}/healthz")).await.is_err());
+}
+
+/// Nobody named in the configuration: the first person who writes is the one served from then
+/// on; a coworker who writes later is refused and nothing of theirs is stored, not even after a
+/// restart.
+#[tokio::test]
+async fn with_nobody_named_the_first_writer_is_served_and_the_next_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    let service = start_service(dir.path(), &slack, Options::default()).await;
+    let ts = "1700000000.000400";
+    assert_eq!(post_event(service.addr, &dm_event("EvFirst", "U5", "slept badly", ts)).await.status(), 200);
+    wait_status(dir.path(), "EvFirst", "done", WAIT).await;
+    service.shutdown().await.unwrap();
+
+    let service = start_service(dir.path(), &slack, Options::default()).await;
+    assert_eq!(post_event(service.addr, &dm_event("EvSecond", "U6", "slept badly", ts)).await.status(), 200);
+    wait_status(dir.path(), "EvSecond", "done", WAIT).await;
+    let to_u6: Vec<_> = slack.calls("chat.postMessage").into_iter().filter(|p| p.body["channel"] == "D-U6").collect();
+    assert_eq!(to_u6.len(), 1, "{to_u6:?}");
+    assert!(to_u6[0].body["text"].as_str().unwrap().contains("Nothing you wrote has been stored"));
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM interactions WHERE user_id = 'slack:T1:U6'"), 0);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM people"), 1);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM checkins WHERE user_id = 'slack:T1:U5'"), 1);
+    service.shutdown().await.unwrap();
 }

@@ -114,11 +114,9 @@ pub fn load_events(conn: &Connection, user: &str, since: Option<NaiveDate>) -> R
     Ok(merge_rows(rows))
 }
 
-/// Users the assistant knows.
+/// The people the assistant serves (their ids are the `user_id` of every per-person table).
 pub fn users(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT user_id FROM users ORDER BY user_id")?;
-    let users = stmt.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
-    Ok(users)
+    crate::people::list(conn)
 }
 
 pub fn load_manual(conn: &Connection, user: &str, since: Option<NaiveDate>) -> Result<Vec<ManualLog>, StoreError> {

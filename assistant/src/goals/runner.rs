@@ -367,10 +367,7 @@ mod tests {
     fn seed_user(store: &Store, user: &str) {
         store
             .conn()
-            .execute(
-                "INSERT INTO users (user_id, channel, first_seen) VALUES (?1, 'slack', '2026-01-01T00:00:00Z')",
-                params![user],
-            )
+            .execute("INSERT INTO people (person_id, created_at) VALUES (?1, '2026-01-01T00:00:00Z')", params![user])
             .unwrap();
     }
 

@@ -278,11 +278,7 @@ mod tests {
 
     fn seed(store: &Store) {
         let conn = store.conn();
-        conn.execute(
-            "INSERT INTO users (user_id, channel, first_seen) VALUES ('u', 'slack', '2026-01-01T00:00:00Z')",
-            [],
-        )
-        .unwrap();
+        conn.execute("INSERT INTO people (person_id, created_at) VALUES ('u', '2026-01-01T00:00:00Z')", []).unwrap();
         for (i, day) in (4..=9).enumerate() {
             let data = if i % 2 == 0 {
                 r#"{"valence":"negative","sleep_quality":"poor","meals":[{"meal":"breakfast","status":"skipped"}]}"#

@@ -131,3 +131,12 @@ seccompProfile:
 {{- fail "secretStore.gcp.projectId is required when secretStore.type is gcp" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* assistant.people as WELLBEING_PEOPLE: name=identity,identity;name=identity */}}
+{{- define "wellbeing.people" -}}
+{{- $entries := list -}}
+{{- range . -}}
+{{- $entries = append $entries (printf "%s=%s" .name (join "," .identities)) -}}
+{{- end -}}
+{{- join ";" $entries -}}
+{{- end }}

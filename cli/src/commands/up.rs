@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, info, info_span, warn};
 use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::goals::GoalsConfig;
+use wellbeing_assistant::people::{self, Identity, PersonConfig};
 use wellbeing_crds::Persona;
 use wellbeing_crds::persona::Channel as CrdChannel;
 use wellbeing_operator::secret_store::LocalStore;
@@ -39,7 +40,8 @@ use crate::embedded::{self, DataDirArg, LOCAL_USER, instance};
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Slack: with SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN set (or SLACK_SIGNING_SECRET_FILE and \
 SLACK_BOT_TOKEN_FILE), the same process also serves /slack/events, /slack/commands and /slack/interactivity; \
-SLACK_USER_ID names the one Slack person served (check-ins go to them; anyone else is refused).")]
+SLACK_USER_ID is your Slack member id: you on the page and you in Slack are one person with one history; \
+anyone else who writes to the bot is refused and nothing of theirs is stored.")]
 pub struct Args {
     #[command(flatten)]
     data: DataDirArg,
@@ -162,6 +164,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         manifests_dir.clone().map(|dir| Arc::new(ManifestGoals { dir }) as Arc<dyn LearnedGoals>);
     let goals_config = GoalsConfig::default();
 
+    // Whoever runs `wellbeing up` is the person served, on the page and (with SLACK_USER_ID) in
+    // Slack; anyone else who writes to the bot is refused.
+    let mut local_person = PersonConfig { name: LOCAL_USER.to_string(), identities: vec![Identity::local("me")] };
+    if let Some(user) = slack.as_ref().and_then(|s| s.checkin_user.as_deref()) {
+        local_person.identities.push(Identity::slack(slack.as_ref().and_then(|s| s.team_id.as_deref()), user));
+    }
+    people::enrol(&mut store.conn(), std::slice::from_ref(&local_person), &wellbeing_assistant::store::now_rfc3339())
+        .context("failed to enrol the local user")?;
+
     let token = instance::generate_token();
     let tasks = TaskTracker::new();
     let local = LocalState {
@@ -215,6 +226,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 personas_synced: Arc::new(AtomicBool::new(true)),
                 extra_routes: Some(local_routes),
                 learned_goals: learned.clone(),
+                people: vec![local_person.clone()],
             };
             let running = wellbeing_webhook::server::start(listener, None, assistant.clone(), config)
                 .await

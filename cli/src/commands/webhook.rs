@@ -67,6 +67,20 @@ pub struct Args {
     /// WELLBEING_LLM_BASE_URL / WELLBEING_LLM_MODEL. See the README.
     #[arg(long, env = "WELLBEING_LLM_CONFIG", value_name = "FILE")]
     llm_config: Option<PathBuf>,
+    /// The people served, `NAME=IDENTITY[,IDENTITY...]` separated by ';', identities
+    /// `slack:TEAM:USER` (or `slack:USER`), `sms:+NUMBER`, `email:ADDRESS`, e.g.
+    /// `ana=slack:T0123:U0456,sms:+4915112345678`. Anyone else who writes is refused. Unset (and
+    /// no SLACK_USER_ID): the first person who writes is the one served.
+    #[arg(long, env = "WELLBEING_PEOPLE", value_name = "PEOPLE", value_parser = parse_people)]
+    people: Option<People>,
+}
+
+/// The parsed `--people` list (a newtype, so clap takes the whole list as one value).
+#[derive(Clone, Debug)]
+pub struct People(pub Vec<wellbeing_assistant::people::PersonConfig>);
+
+fn parse_people(spec: &str) -> Result<People, String> {
+    wellbeing_assistant::people::parse_people(spec).map(People).map_err(|e| e.to_string())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -216,23 +230,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         personas_synced: synced,
         extra_routes: Some(wellbeing_webhook::dashboard::router(dashboard).merge(gateway)),
         learned_goals: learned,
+        people: args.people.clone().map(|p| p.0).unwrap_or_default(),
     };
     let running = start(listener, internal, engine, config).await.context("failed to start the assistant service")?;
 
     // Once a minute: reminders, nudges, questions and the weekly insight by Slack DM; progress
     // into Goal.status. It stops with the service (same token).
     let slack_app = &running.state.slack;
-    let progress_user = slack_app
-        .checkin_user
-        .as_ref()
-        .zip(slack_app.team_id.as_ref())
-        .map(|(user, team)| wellbeing_webhook::slack::events::user_key(team, user));
     let goals_loop = GoalsLoop {
         engine: running.state.engine.clone(),
         delivery: Delivery::new(running.state.engine.clone(), Some(slack_app.client.clone())),
         source: goal_source,
         config: goals_config,
-        progress_user,
+        progress_user: None,
         known,
         clock: system_clock(),
         poll_every: POLL_EVERY,

@@ -226,10 +226,7 @@ spec:
         engine
             .store()
             .conn()
-            .execute(
-                "INSERT INTO users (user_id, channel, first_seen) VALUES (?1, 'local', '2026-05-01T00:00:00Z')",
-                [LOCAL_USER],
-            )
+            .execute("INSERT INTO people (person_id, created_at) VALUES (?1, '2026-05-01T00:00:00Z')", [LOCAL_USER])
             .unwrap();
         let (_tx, rx) = watch::channel(Arc::new(set.clone()));
         let delivery = Delivery::new(engine.clone(), None);

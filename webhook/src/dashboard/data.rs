@@ -66,18 +66,10 @@ pub struct DashboardData {
     pub paused_until: Option<DateTime<Utc>>,
 }
 
-/// The user the page is about: the one asked for, or the one who checked in last.
+/// The person the page is about when none is asked for: the first person served (the one the
+/// installation was set up for), never whoever happened to write last.
 pub fn default_user(store: &Store) -> Result<Option<String>, StoreError> {
-    let conn = store.conn();
-    let user: Option<String> = conn.query_row(
-        "SELECT user_id FROM (SELECT user_id, MAX(id) AS last FROM checkins GROUP BY user_id ORDER BY last DESC LIMIT 1)",
-        [],
-        |r| r.get(0),
-    ).or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })?;
-    if user.is_some() {
-        return Ok(user);
-    }
-    Ok(db::users(&conn)?.into_iter().next())
+    Ok(wellbeing_assistant::people::list(&store.conn())?.into_iter().next())
 }
 
 fn summary(c: &wellbeing_assistant::CheckIn) -> String {

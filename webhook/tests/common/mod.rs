@@ -282,6 +282,20 @@ pub struct Options {
     pub reviewer: Option<Arc<dyn TokenReviewer>>,
     pub shared_token: Option<String>,
     pub checkin_user: Option<String>,
+    /// The people served (`WELLBEING_PEOPLE`); empty: the first writer is enrolled.
+    pub people: Vec<wellbeing_assistant::people::PersonConfig>,
+}
+
+/// Slack users of the test workspace as served people, each named by their identity's key the
+/// way `SLACK_USER_ID` names its person.
+pub fn slack_people(users: &[&str]) -> Vec<wellbeing_assistant::people::PersonConfig> {
+    users
+        .iter()
+        .map(|user| {
+            let identity = wellbeing_assistant::people::Identity::slack(Some(TEAM), user);
+            wellbeing_assistant::people::PersonConfig { name: identity.key(), identities: vec![identity] }
+        })
+        .collect()
 }
 
 impl Default for Options {
@@ -293,6 +307,7 @@ impl Default for Options {
             reviewer: None,
             shared_token: Some(INTERNAL_TOKEN.into()),
             checkin_user: None,
+            people: Vec::new(),
         }
     }
 }
@@ -332,6 +347,7 @@ pub async fn start_service(dir: &Path, slack: &FakeSlack, options: Options) -> R
         personas_synced: Arc::new(AtomicBool::new(true)),
         extra_routes: None,
         learned_goals: None,
+        people: options.people,
     };
     start(listener, None, engine(dir, options.llm), config).await.unwrap()
 }

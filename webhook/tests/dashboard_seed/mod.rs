@@ -34,7 +34,7 @@ pub fn seed(store: &Store, end: NaiveDate, days: i64, per_day: usize) -> usize {
     let mut conn = store.conn();
     let tx = conn.transaction().unwrap();
     tx.execute(
-        "INSERT OR IGNORE INTO users (user_id, channel, first_seen) VALUES (?1, 'slack', '2020-01-01T00:00:00Z')",
+        "INSERT OR IGNORE INTO people (person_id, created_at) VALUES (?1, '2020-01-01T00:00:00Z')",
         params![USER],
     )
     .unwrap();
