@@ -202,6 +202,7 @@ where
     let (ctx, watches) = (ctx.clone(), watches.clone());
     let driver = watcher(api, watcher::Config::default())
         .default_backoff()
+        .modify(trim)
         .reflect_shared(writer)
         .take_until(stopped(stop))
         .for_each(move |event| {
@@ -215,6 +216,20 @@ where
         })
         .boxed();
     (store, events, driver)
+}
+
+/// What the caches drop from every object before storing it. No reconcile reads either, and
+/// both can outweigh the rest of the object: `kubectl apply` copies the whole manifest (a
+/// Plugin's inline code included) into the annotation, and managed fields list every field
+/// again per writer.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn trim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
 }
 
 fn scope_text(scope: &Scope) -> String {
@@ -506,5 +521,31 @@ pub async fn run(
         // No graceful path here: another replica may already be reconciling, and only ending
         // this process guarantees this one stops writing.
         lost = &mut lease => Err(lost),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    use super::*;
+
+    #[test]
+    fn caches_keep_what_reconciles_read() {
+        let mut p = crate::test_support::plugin("p", &[]);
+        p.metadata.managed_fields =
+            Some(vec![ManagedFieldsEntry { manager: Some("kubectl".into()), ..Default::default() }]);
+        p.metadata.annotations = Some(BTreeMap::from([
+            (LAST_APPLIED.to_string(), "{\"spec\":{}}".to_string()),
+            ("team".to_string(), "sleep".to_string()),
+        ]));
+        let before = p.clone();
+        trim(&mut p);
+        assert_eq!(p.metadata.managed_fields, None);
+        assert_eq!(p.metadata.annotations, Some(BTreeMap::from([("team".to_string(), "sleep".to_string())])));
+        assert_eq!(p.spec, before.spec);
+        assert_eq!(p.metadata.name, before.metadata.name);
     }
 }
