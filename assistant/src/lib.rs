@@ -6,6 +6,7 @@ pub mod extract;
 pub mod goals;
 pub mod insights;
 pub mod llm;
+pub mod message;
 pub mod people;
 pub mod persona;
 pub mod plugin_gateway;

@@ -14,11 +14,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::goals::actions::{self, ActionOutcome, NewGoal};
 use wellbeing_assistant::goals::manifest::{self, ManifestWriteError};
 use wellbeing_assistant::goals::{GoalsConfig, OutgoingMessage, SendKind, runner};
+use wellbeing_assistant::message::{Action, ActionStyle};
 use wellbeing_assistant::people::{self, Identity};
 use wellbeing_assistant::{StoreError, insights};
 use wellbeing_crds::Goal;
@@ -77,13 +78,13 @@ pub async fn due_messages(
 
 /// The value every button of a message carries (`goal|slot`, or the pillar question's id); empty
 /// when the message has no buttons.
-pub fn button_value(blocks: &Value) -> String {
-    buttons_from_blocks(blocks).into_iter().next().map(|b| b.value).unwrap_or_default()
+pub fn button_value(actions: &[Action]) -> String {
+    actions.first().map(|a| a.value.clone()).unwrap_or_default()
 }
 
 /// A proactive message's key: unique per user and occasion, and carrying what its buttons need.
 pub fn message_key(msg: &OutgoingMessage) -> String {
-    let parts = json!([msg.user_id, msg.kind.as_str(), msg.goal, msg.slot, button_value(&msg.blocks)]);
+    let parts = json!([msg.user_id, msg.kind.as_str(), msg.goal, msg.slot, button_value(&msg.actions)]);
     format!("{KEY_PREFIX}{parts}")
 }
 
@@ -114,41 +115,32 @@ pub struct Button {
     pub style: Option<String>,
 }
 
-/// The buttons of Block Kit `actions` blocks, in order.
-pub fn buttons_from_blocks(blocks: &Value) -> Vec<Button> {
-    let Some(blocks) = blocks.as_array() else { return Vec::new() };
-    blocks
-        .iter()
-        .filter(|b| b["type"] == "actions")
-        .filter_map(|b| b["elements"].as_array())
-        .flatten()
-        .filter(|e| e["type"] == "button")
-        .filter_map(|e| {
-            Some(Button {
-                label: e["text"]["text"].as_str()?.to_string(),
-                action_id: e["action_id"].as_str()?.to_string(),
-                value: e["value"].as_str().unwrap_or_default().to_string(),
-                style: e["style"].as_str().map(str::to_string),
-            })
-        })
-        .collect()
+impl From<&Action> for Button {
+    fn from(action: &Action) -> Button {
+        let style = match action.style {
+            ActionStyle::Primary => Some("primary".to_string()),
+            ActionStyle::Danger => Some("danger".to_string()),
+            ActionStyle::Default => None,
+        };
+        Button { label: action.label.clone(), action_id: action.id.clone(), value: action.value.clone(), style }
+    }
 }
 
-/// The buttons a stored proactive message carries, rebuilt from its key with the same Block Kit
-/// functions the Slack message was built with (one source for labels and action ids).
+/// The buttons a stored proactive message carries, rebuilt from its key with the same functions
+/// the message was built with (one source for labels and action ids).
 pub fn buttons_for(key: &MessageKey) -> Vec<Button> {
-    let blocks = match key.kind {
+    let actions = match key.kind {
         SendKind::Reminder | SendKind::Nudge => match key.value.split_once('|') {
-            Some((goal, slot)) => actions::goal_blocks("", goal, slot),
+            Some((goal, slot)) => actions::goal_actions(goal, slot),
             None => return Vec::new(),
         },
         SendKind::Pillar => match key.value.parse::<i64>() {
-            Ok(id) => actions::pillar_blocks("", id),
+            Ok(id) => actions::pillar_actions(id),
             Err(_) => return Vec::new(),
         },
         SendKind::FollowThrough | SendKind::BackoffNotice | SendKind::Insight => return Vec::new(),
     };
-    buttons_from_blocks(&blocks)
+    actions.iter().map(Button::from).collect()
 }
 
 /// Who receives a user's messages.
@@ -321,13 +313,12 @@ impl Delivery {
         let channel = retry_once(|| client.open_conversation(member)).await.map_err(DeliverError::Slack)?;
         let (k, u, c) = (key.clone(), msg.user_id.clone(), channel.clone());
         self.db(move |conn| deliveries::begin(conn, &k, 0, &u, &c, None)).await?;
-        let has_buttons = msg.blocks.as_array().is_some_and(|b| !b.is_empty());
         let post = PostMessage {
             channel: channel.clone(),
             // With blocks, `text` is the notification's fallback.
             text: msg.text.clone(),
             thread_ts: None,
-            blocks: has_buttons.then(|| msg.blocks.clone()),
+            blocks: crate::slack::blocks::render(&msg.text, &msg.actions),
             metadata: Some(deliveries::metadata(&key, 0)),
         };
         let posted = retry_once(|| client.post_message(&post)).await.map_err(DeliverError::Slack)?;
@@ -459,34 +450,34 @@ mod tests {
     use wellbeing_assistant::goals::pillars::default_goal;
     use wellbeing_crds::manifest::{Resource, parse_documents};
 
-    fn msg(kind: SendKind, blocks: Value) -> OutgoingMessage {
+    fn msg(kind: SendKind, actions: Vec<Action>) -> OutgoingMessage {
         OutgoingMessage {
             user_id: "slack:T1:U1".into(),
             kind,
             goal: "meals".into(),
             slot: "2026-05-08T13:00".into(),
             text: "Time to eat".into(),
-            blocks,
+            actions,
         }
     }
 
     #[test]
     fn keys_round_trip_and_rebuild_the_same_buttons_as_the_slack_message() {
-        let reminder = msg(SendKind::Reminder, actions::goal_blocks("Time to eat", "meals", "2026-05-08T13:00"));
+        let reminder = msg(SendKind::Reminder, actions::goal_actions("meals", "2026-05-08T13:00"));
         let key = parse_key(&message_key(&reminder)).unwrap();
         assert_eq!(key.value, "meals|2026-05-08T13:00");
-        assert_eq!(buttons_for(&key), buttons_from_blocks(&reminder.blocks));
+        assert_eq!(buttons_for(&key), reminder.actions.iter().map(Button::from).collect::<Vec<_>>());
         let ids: Vec<String> = buttons_for(&key).into_iter().map(|b| b.action_id).collect();
         assert_eq!(ids, [actions::GOAL_DONE, actions::GOAL_SNOOZE, actions::GOAL_SKIP]);
 
-        let pillar = msg(SendKind::Pillar, actions::pillar_blocks("Track sleep?", 42));
+        let pillar = msg(SendKind::Pillar, actions::pillar_actions(42));
         let key = parse_key(&message_key(&pillar)).unwrap();
         let buttons = buttons_for(&key);
         assert_eq!(buttons.len(), 3);
         assert!(buttons.iter().all(|b| b.value == "42"));
         assert_eq!(buttons[2].style.as_deref(), Some("danger"));
 
-        let insight = msg(SendKind::Insight, json!([]));
+        let insight = msg(SendKind::Insight, Vec::new());
         assert!(buttons_for(&parse_key(&message_key(&insight)).unwrap()).is_empty());
         // Odd text in a goal or slot cannot break the key apart.
         let odd = OutgoingMessage { goal: "a\",\"b|c".into(), slot: "x]".into(), ..insight };
@@ -525,7 +516,7 @@ mod tests {
     #[test]
     fn a_message_is_stored_on_the_page_once() {
         let store = wellbeing_assistant::Store::in_memory().unwrap();
-        let m = OutgoingMessage { user_id: "local:me".into(), ..msg(SendKind::Insight, json!([])) };
+        let m = OutgoingMessage { user_id: "local:me".into(), ..msg(SendKind::Insight, Vec::new()) };
         let conn = store.conn();
         let now = Utc::now();
         assert!(store_on_page(&conn, &m, "coach", "1-abc", now).unwrap().is_some());

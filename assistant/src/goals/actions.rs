@@ -1,5 +1,6 @@
-//! Slack buttons on reminders, nudges and pillar questions: the Block Kit they are sent with and
-//! the handler Slack's interactivity endpoint routes their clicks to.
+//! The actions (buttons) on reminders, nudges and pillar questions, channel-neutral (each channel
+//! renders them: Block Kit in Slack, buttons on the local page), and the handler clicks are
+//! routed to.
 //!
 //! Action ids (stable: they are in messages already sent):
 //!
@@ -14,12 +15,12 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
-use serde_json::{Value, json};
 use wellbeing_crds::GoalSpec;
 
 use super::db::{self, Snooze};
 use super::pillars::{self, Answer};
 use super::{GoalsConfig, local_date};
+use crate::message::{Action, ActionStyle};
 use crate::{Store, StoreError};
 
 pub const GOAL_DONE: &str = "wellbeing.goal.done";
@@ -34,52 +35,24 @@ pub fn is_ours(action_id: &str) -> bool {
     action_id.starts_with("wellbeing.goal.") || action_id.starts_with("wellbeing.pillar.")
 }
 
-/// Escape text for Slack mrkdwn (`&`, `<`, `>` are control characters there).
-pub fn slack_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-fn button(text: &str, action_id: &str, value: &str, style: Option<&str>) -> Value {
-    let mut b = json!({
-        "type": "button",
-        "text": { "type": "plain_text", "text": text },
-        "action_id": action_id,
-        "value": value,
-    });
-    if let Some(style) = style {
-        b["style"] = json!(style);
-    }
-    b
-}
-
-fn section(text: &str) -> Value {
-    json!({ "type": "section", "text": { "type": "mrkdwn", "text": slack_escape(text) } })
-}
-
-/// Blocks of a reminder or nudge: the text, then Done / Snooze 30 min / Skip today.
-pub fn goal_blocks(text: &str, goal: &str, slot: &str) -> Value {
+/// Actions of a reminder or nudge: Done / Snooze 30 min / Skip today, each carrying `goal|slot`.
+pub fn goal_actions(goal: &str, slot: &str) -> Vec<Action> {
     let value = format!("{goal}|{slot}");
-    json!([
-        section(text),
-        { "type": "actions", "block_id": "wellbeing.goal", "elements": [
-            button("Done", GOAL_DONE, &value, Some("primary")),
-            button("Snooze 30 min", GOAL_SNOOZE, &value, None),
-            button("Skip today", GOAL_SKIP, &value, None),
-        ]}
-    ])
+    vec![
+        Action::new(GOAL_DONE, "Done", &value, ActionStyle::Primary),
+        Action::new(GOAL_SNOOZE, "Snooze 30 min", &value, ActionStyle::Default),
+        Action::new(GOAL_SKIP, "Skip today", &value, ActionStyle::Default),
+    ]
 }
 
-/// Blocks of a pillar question: the text, then Yes / Not now / Never.
-pub fn pillar_blocks(text: &str, suggestion_id: i64) -> Value {
+/// Actions of a pillar question: Yes / Not now / Never, each carrying the suggestion id.
+pub fn pillar_actions(suggestion_id: i64) -> Vec<Action> {
     let value = suggestion_id.to_string();
-    json!([
-        section(text),
-        { "type": "actions", "block_id": "wellbeing.pillar", "elements": [
-            button("Yes", PILLAR_YES, &value, Some("primary")),
-            button("Not now", PILLAR_NOT_NOW, &value, None),
-            button("Never", PILLAR_NEVER, &value, Some("danger")),
-        ]}
-    ])
+    vec![
+        Action::new(PILLAR_YES, "Yes", &value, ActionStyle::Primary),
+        Action::new(PILLAR_NOT_NOW, "Not now", &value, ActionStyle::Default),
+        Action::new(PILLAR_NEVER, "Never", &value, ActionStyle::Danger),
+    ]
 }
 
 /// A Goal the host must create ("Yes" on a learned pillar): a manifest file in embedded mode
@@ -215,16 +188,15 @@ mod tests {
     }
 
     #[test]
-    fn blocks_carry_the_documented_action_ids_and_escape_text() {
-        let b = goal_blocks("Eat <something> & drink", "meals", "2026-05-08T13:00");
-        assert_eq!(b[0]["text"]["text"], "Eat &lt;something&gt; &amp; drink");
-        let ids: Vec<&str> =
-            b[1]["elements"].as_array().unwrap().iter().map(|e| e["action_id"].as_str().unwrap()).collect();
+    fn actions_carry_the_documented_ids_and_values() {
+        let goal = goal_actions("meals", "2026-05-08T13:00");
+        let ids: Vec<&str> = goal.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, [GOAL_DONE, GOAL_SNOOZE, GOAL_SKIP]);
-        assert_eq!(b[1]["elements"][0]["value"], "meals|2026-05-08T13:00");
-        let p = pillar_blocks("Track sleep?", 42);
-        assert_eq!(p[1]["elements"][2]["action_id"], PILLAR_NEVER);
-        assert_eq!(p[1]["elements"][0]["value"], "42");
+        assert!(goal.iter().all(|a| a.value == "meals|2026-05-08T13:00"));
+        let pillar = pillar_actions(42);
+        assert_eq!(pillar[2].id, PILLAR_NEVER);
+        assert_eq!(pillar[2].style, ActionStyle::Danger);
+        assert_eq!(pillar[0].value, "42");
     }
 
     #[test]

@@ -376,7 +376,7 @@ mod tests {
             goal: "meals".into(),
             slot: "2026-05-04T12:00".into(),
             text: "No meal logged yet today.".into(),
-            blocks: Value::Array(vec![]),
+            actions: Vec::new(),
         };
         let date: NaiveDate = "2026-05-04".parse().unwrap();
         assert!(record_send(&conn, &msg, date, now).unwrap());

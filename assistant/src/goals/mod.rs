@@ -91,8 +91,8 @@ impl SendKind {
     }
 }
 
-/// A message the assistant wants to send on its own initiative, with Slack Block Kit buttons.
-/// Other channels use `text` and ignore `blocks`.
+/// A message the assistant wants to send on its own initiative, with the actions the person can
+/// answer with (each channel renders them its own way).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutgoingMessage {
     pub user_id: String,
@@ -102,8 +102,9 @@ pub struct OutgoingMessage {
     /// Which occasion (unique with user, kind and goal).
     pub slot: String,
     pub text: String,
-    /// Block Kit blocks (`[]` when the message has no buttons).
-    pub blocks: serde_json::Value,
+    /// Buttons (none for a plain message).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<crate::message::Action>,
 }
 
 /// Tunables, with the defaults the issue asks for.

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::Connection;
-use serde_json::json;
 use wellbeing_crds::Goal;
 use wellbeing_crds::goal::GoalProgress;
 use wellbeing_crds::persona::PersonaSpec;
@@ -178,19 +177,19 @@ pub fn tick_user(
             goal: c.goal.clone(),
             slot: c.slot.clone(),
             text: c.text.clone(),
-            blocks: json!([]),
+            actions: Vec::new(),
         };
         if !db::record_send(&tx, &msg, st.today, now)? {
             continue;
         }
-        msg.blocks = match c.kind {
+        msg.actions = match c.kind {
             SendKind::Pillar => {
                 let s = pillar_suggestion(&tx, user, ctx, &st, now)?;
                 let Some(s) = s.filter(|s| s.pillar == c.goal) else { continue };
                 let id = pillars::record_question(&tx, user, &s, now)?;
-                actions::pillar_blocks(&msg.text, id)
+                actions::pillar_actions(id)
             }
-            _ => actions::goal_blocks(&msg.text, &msg.goal, &msg.slot),
+            _ => actions::goal_actions(&msg.goal, &msg.slot),
         };
         budget -= 1;
         out.push(msg);
@@ -274,7 +273,7 @@ fn follow_through(
             goal: String::new(),
             slot: q.checkin_id.to_string(),
             text: q.question,
-            blocks: json!([]),
+            actions: Vec::new(),
         };
         if db::record_send(conn, &msg, st.today, now)? {
             out.push(msg);
@@ -307,7 +306,7 @@ pub fn checkin_gate(
             goal: String::new(),
             slot: streak,
             text: text.clone(),
-            blocks: json!([]),
+            actions: Vec::new(),
         };
         if !db::record_send(&conn, &msg, super::local_date(ctx.tz(), now), now)? {
             return Ok(CheckinDecision::Send { notice: None });
@@ -406,7 +405,7 @@ mod tests {
         let reminders: Vec<_> = sent.iter().filter(|m| m.kind == SendKind::Reminder).collect();
         assert_eq!(reminders.len(), 1, "{sent:?}");
         assert_eq!(reminders[0].slot, "2026-05-08T13:00");
-        assert_eq!(reminders[0].blocks[1]["elements"][0]["action_id"], actions::GOAL_DONE);
+        assert_eq!(reminders[0].actions[0].id, actions::GOAL_DONE);
         // A second pass over the same day (a restart) sends nothing again.
         assert!(run_day(&store, &ctx, "Europe/Berlin", "2026-05-08").is_empty());
     }
@@ -501,7 +500,7 @@ mod tests {
         let q: Vec<_> = sent.iter().filter(|m| m.kind == SendKind::Pillar).collect();
         assert_eq!(q.len(), 1);
         assert_eq!(q[0].text, "You've mentioned sleep 3 times this week. Should I keep track of sleep for you?");
-        assert_eq!(q[0].blocks[1]["elements"][0]["action_id"], actions::PILLAR_YES);
+        assert_eq!(q[0].actions[0].id, actions::PILLAR_YES);
         let learned = pillars::learned(&store.conn(), "u").unwrap();
         assert_eq!(learned[0].evidence.len(), 3);
         // Unanswered: not asked again the next day.

@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use rusqlite::{OptionalExtension, params};
-use serde_json::json;
 use wellbeing_crds::Goal;
 use wellbeing_crds::persona::PersonaSpec;
 
@@ -263,7 +262,7 @@ pub async fn tick(
                 goal: String::new(),
                 slot: insight.facts.week_start.to_string(),
                 text: insight.text,
-                blocks: json!([]),
+                actions: Vec::new(),
             });
         }
     }
@@ -300,7 +299,7 @@ mod tests {
         let app = Router::new().route(
             "/v1/chat/completions",
             post(move || async move {
-                Json(json!({
+                Json(serde_json::json!({
                     "id": "c1", "object": "chat.completion", "created": 0, "model": "fake",
                     "choices": [{ "index": 0, "finish_reason": "stop",
                         "message": { "role": "assistant", "content": reply } }],

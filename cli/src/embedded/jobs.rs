@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kube::ResourceExt as _;
-use serde_json::json;
 use tokio::sync::watch;
 use tracing::info;
 use wellbeing_assistant::engine::{Assistant, Channel, SentPrompt};
@@ -84,7 +83,7 @@ pub async fn local_checkin(
                 goal: String::new(),
                 slot: slot.to_rfc3339(),
                 text,
-                blocks: json!([]),
+                actions: Vec::new(),
             };
             nudges::store_on_page(&assistant.store().conn(), &msg, active.name(), &active.version(), Utc::now())
                 .map_err(|e| format!("failed to store the back-off notice: {e}"))?;

@@ -217,6 +217,7 @@ mod tests {
     use tower::ServiceExt as _;
     use wellbeing_assistant::engine::AssistantConfig;
     use wellbeing_assistant::goals::{OutgoingMessage, db, pillars};
+    use wellbeing_assistant::message::Action;
     use wellbeing_assistant::persona::PersonaRegistry;
     use wellbeing_assistant::store::Store;
     use wellbeing_crds::manifest::{Resource, parse_documents};
@@ -246,14 +247,14 @@ mod tests {
     }
 
     /// A proactive message on the page, as the scheduler delivers it; returns its id.
-    fn deliver(engine: &Assistant, kind: SendKind, goal: &str, slot: &str, blocks: Value) -> i64 {
+    fn deliver(engine: &Assistant, kind: SendKind, goal: &str, slot: &str, actions: Vec<Action>) -> i64 {
         let msg = OutgoingMessage {
             user_id: LOCAL_USER.into(),
             kind,
             goal: goal.into(),
             slot: slot.into(),
             text: "a proactive message".into(),
-            blocks,
+            actions,
         };
         nudges::store_on_page(&engine.store().conn(), &msg, "coach", "1-abc", now()).unwrap().unwrap()
     }
@@ -279,7 +280,7 @@ mod tests {
     async fn done_snooze_and_skip_do_what_slack_buttons_do_and_answered_messages_lose_their_buttons() {
         let (app, engine) = setup(None);
         let slot = "2026-05-08T13:00";
-        let blocks = actions::goal_blocks("Eat something", "meals", slot);
+        let blocks = actions::goal_actions("meals", slot);
         let done_msg = deliver(&engine, SendKind::Reminder, "meals", slot, blocks.clone());
         let labels: Vec<String> = page(&engine)[0].actions.iter().map(|b| b.label.clone()).collect();
         assert_eq!(labels, ["Done", "Snooze 30 min", "Skip today"]);
@@ -293,7 +294,7 @@ mod tests {
         assert_eq!(press(&app, done_msg, actions::GOAL_DONE).await.0, StatusCode::CONFLICT);
 
         let snooze_msg = deliver(&engine, SendKind::Nudge, "meals", "2026-05-08T15:00", {
-            actions::goal_blocks("Lunch?", "meals", "2026-05-08T15:00")
+            actions::goal_actions("meals", "2026-05-08T15:00")
         });
         let (status, body) = press(&app, snooze_msg, actions::GOAL_SNOOZE).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -301,7 +302,7 @@ mod tests {
         assert_eq!(body["reply"], "OK, I'll remind you again at 11:30.");
 
         let skip_msg = deliver(&engine, SendKind::Reminder, "water", "2026-05-08T16:00", {
-            actions::goal_blocks("Water?", "water", "2026-05-08T16:00")
+            actions::goal_actions("water", "2026-05-08T16:00")
         });
         let (status, _) = press(&app, skip_msg, actions::GOAL_SKIP).await;
         assert_eq!(status, StatusCode::OK);
@@ -316,7 +317,7 @@ mod tests {
         let (app, engine) = setup(Some(dir.path()));
         let suggestion = pillars::Suggestion { pillar: "sleep".into(), mentions: 3, evidence: vec![] };
         let id = pillars::record_question(&engine.store().conn(), LOCAL_USER, &suggestion, now()).unwrap();
-        let msg = deliver(&engine, SendKind::Pillar, "sleep", "2026-05-08", actions::pillar_blocks("Track?", id));
+        let msg = deliver(&engine, SendKind::Pillar, "sleep", "2026-05-08", actions::pillar_actions(id));
         let labels: Vec<String> = page(&engine)[0].actions.iter().map(|b| b.label.clone()).collect();
         assert_eq!(labels, ["Yes", "Not now", "Never"]);
 
@@ -337,10 +338,10 @@ mod tests {
     #[tokio::test]
     async fn clicks_are_checked_against_the_stored_message() {
         let (app, engine) = setup(None);
-        let insight = deliver(&engine, SendKind::Insight, "", "2026-05-04", json!([]));
+        let insight = deliver(&engine, SendKind::Insight, "", "2026-05-04", Vec::new());
         assert_eq!(press(&app, insight, actions::GOAL_DONE).await.0, StatusCode::NOT_FOUND);
         assert_eq!(press(&app, 9999, actions::GOAL_DONE).await.0, StatusCode::NOT_FOUND);
-        let reminder = deliver(&engine, SendKind::Reminder, "meals", "s", actions::goal_blocks("x", "meals", "s"));
+        let reminder = deliver(&engine, SendKind::Reminder, "meals", "s", actions::goal_actions("meals", "s"));
         // A pillar button on a reminder is not one of its buttons.
         assert_eq!(press(&app, reminder, actions::PILLAR_YES).await.0, StatusCode::BAD_REQUEST);
         // Another user's message is not the local user's to answer.
@@ -371,7 +372,7 @@ mod tests {
             checkin: None,
             actions: Vec::new(),
         };
-        m.actions = nudges::buttons_from_blocks(&actions::goal_blocks("Eat", "meals", "s"));
+        m.actions = actions::goal_actions("meals", "s").iter().map(nudges::Button::from).collect();
         let html = super::super::page::render("Sunny", &[m], "t");
         assert!(html.contains(r#"<div class="actions" data-message-id="5">"#), "{html}");
         assert!(html.contains(

@@ -1,5 +1,6 @@
 //! Slack: request signing, Events API payloads, commands and interactivity, the Web API client.
 
+pub mod blocks;
 pub mod client;
 pub mod commands;
 pub mod events;
