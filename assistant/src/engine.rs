@@ -781,50 +781,7 @@ impl Assistant {
 
     /// The stored outcome of an event already handled.
     fn replay(&self, event_id: &str) -> Result<Option<Outcome>, EngineError> {
-        let conn = self.inner.store.conn();
-        let inbound: Option<(Option<i64>, bool, bool)> = conn
-            .query_row(
-                "SELECT checkin_id, flagged, redacted FROM interactions WHERE event_id = ?1 AND direction = 'in'",
-                params![event_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((checkin_id, flagged, redacted)) = inbound else { return Ok(None) };
-        let mut stmt = conn.prepare(
-            "SELECT kind, text, thread_ref FROM interactions WHERE event_id = ?1 AND direction = 'out' ORDER BY id",
-        )?;
-        let replies = stmt
-            .query_map(params![event_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
-            .filter_map(|row| match row {
-                Ok((kind, text, thread_ref)) => {
-                    OutgoingKind::parse(&kind).map(|kind| Ok(OutgoingMessage { text, thread_ref, kind }))
-                }
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let stored = match checkin_id {
-            Some(id) => conn
-                .query_row("SELECT data, extractor FROM checkins WHERE id = ?1", params![id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .optional()?,
-            None => None,
-        };
-        let (checkin, extractor) = match stored {
-            Some((data, extractor)) => (Some(serde_json::from_str(&data)?), Some(extractor)),
-            None => (None, None),
-        };
-        Ok(Some(Outcome {
-            followup_asked: replies.iter().any(|r| r.kind == OutgoingKind::FollowUp),
-            replies,
-            checkin_id,
-            checkin,
-            crisis: flagged,
-            redacted,
-            extractor,
-            merged: false,
-            replayed: true,
-        }))
+        stored_outcome(&self.inner.store, event_id)
     }
 
     fn disclaimer_shown(&self, user_id: &str) -> Result<bool, EngineError> {
@@ -1251,13 +1208,13 @@ fn prompt_by_slot(conn: &Connection, user_id: &str, slot: &str) -> Result<Option
         .optional()?)
 }
 
-/// Every table with a `user_id` column (ours and those other parts of the assistant add), in
-/// name order.
 /// Rows of person `?1` (NULL: everyone): keyed by their person id, or (the inbox and deliveries,
 /// which are written before anyone is told apart) by the key of one of their identities.
 const OF_PERSON: &str = "(?1 IS NULL OR user_id = ?1
     OR user_id IN (SELECT channel || ':' || address FROM identities WHERE person_id = ?1))";
 
+/// Every table with a `user_id` column (ours and those other parts of the assistant add), in
+/// name order.
 fn user_tables(conn: &Connection) -> Result<Vec<String>, EngineError> {
     let mut stmt = conn.prepare(
         "SELECT m.name FROM sqlite_master m JOIN pragma_table_info(m.name) c
@@ -1285,6 +1242,55 @@ fn sql_to_json(value: rusqlite::types::ValueRef<'_>) -> Value {
         }
         ValueRef::Blob(b) => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
     }
+}
+
+/// What handling `event_id` led to, if it was handled; writes nothing. None also for a message
+/// that never reached the engine (refused: someone this installation does not serve).
+pub fn stored_outcome(store: &Store, event_id: &str) -> Result<Option<Outcome>, EngineError> {
+    let conn = store.conn();
+    let inbound: Option<(Option<i64>, bool, bool)> = conn
+        .query_row(
+            "SELECT checkin_id, flagged, redacted FROM interactions WHERE event_id = ?1 AND direction = 'in'",
+            params![event_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((checkin_id, flagged, redacted)) = inbound else { return Ok(None) };
+    let mut stmt = conn.prepare(
+        "SELECT kind, text, thread_ref FROM interactions WHERE event_id = ?1 AND direction = 'out' ORDER BY id",
+    )?;
+    let replies = stmt
+        .query_map(params![event_id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?
+        .filter_map(|row| match row {
+            Ok((kind, text, thread_ref)) => {
+                OutgoingKind::parse(&kind).map(|kind| Ok(OutgoingMessage { text, thread_ref, kind }))
+            }
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let stored = match checkin_id {
+        Some(id) => conn
+            .query_row("SELECT data, extractor FROM checkins WHERE id = ?1", params![id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?,
+        None => None,
+    };
+    let (checkin, extractor) = match stored {
+        Some((data, extractor)) => (Some(serde_json::from_str(&data)?), Some(extractor)),
+        None => (None, None),
+    };
+    Ok(Some(Outcome {
+        followup_asked: replies.iter().any(|r| r.kind == OutgoingKind::FollowUp),
+        replies,
+        checkin_id,
+        checkin,
+        crisis: flagged,
+        redacted,
+        extractor,
+        merged: false,
+        replayed: true,
+    }))
 }
 
 #[cfg(test)]

@@ -20,12 +20,15 @@ use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::goals::GoalsConfig;
 
 use crate::auth::InternalAuth;
+use crate::channel::{self, InboundRequest, Received};
 use crate::inbox::{CommandCheckIn, InboxWriter, Inserted, NewRow, Payload, ViewCheckIn};
 use crate::metrics::Metrics;
 use crate::slack::client::SlackClient;
 use crate::slack::commands::{self, CommandAction, InteractionAction, SlashCommand};
-use crate::slack::events::{self, Decision, user_key};
-use crate::slack::signature::{self, SigningSecret};
+use crate::slack::events::user_key;
+use crate::slack::inbound::SlackEvents;
+use crate::slack::outbound::SlackOutbound;
+use crate::slack::signature::SigningSecret;
 use crate::worker::Worker;
 use crate::{health, internal};
 
@@ -48,6 +51,8 @@ pub fn system_clock() -> Clock {
 pub struct SlackApp {
     pub signing_secret: SigningSecret,
     pub client: SlackClient,
+    /// Posts replies, check-in prompts and proactive messages, each at most once.
+    pub outbound: Arc<SlackOutbound>,
     /// The bot's own user id (configured, or from auth.test at start-up).
     pub bot_user_id: Option<String>,
 }
@@ -139,25 +144,22 @@ impl IntoResponse for Refused {
     }
 }
 
-/// Body read and signature checked, or why the request is refused.
-fn verified(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refused> {
-    let body = body.map_err(|rejection| {
+/// The body, or why it could not be read (too large: 413).
+fn read_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refused> {
+    body.map_err(|rejection| {
         let status = rejection.status();
         state.metrics.event("rejected", if status == StatusCode::PAYLOAD_TOO_LARGE { "too_large" } else { "body" });
         Refused::Body(status)
-    })?;
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let now = state.clock.now().timestamp();
-    signature::verify(
-        &state.slack.signing_secret,
-        header(signature::TIMESTAMP_HEADER),
-        header(signature::SIGNATURE_HEADER),
-        &body,
-        now,
-    )
-    .map_err(|error| {
-        state.metrics.event("rejected", error.label());
-        tracing::info!(reason = error.label(), "refused an unsigned or badly signed Slack request");
+    })
+}
+
+/// Body read and signature checked (commands and interactivity), or why the request is refused.
+fn verified(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refused> {
+    let body = read_body(state, body)?;
+    let request = InboundRequest { headers, body: &body, now: state.clock.now() };
+    crate::slack::inbound::verify_signature(&state.slack.signing_secret, &request).map_err(|refusal| {
+        state.metrics.event("rejected", refusal.reason);
+        tracing::info!(reason = refusal.reason, "refused an unsigned or badly signed Slack request");
         Refused::Signature
     })?;
     Ok(body)
@@ -181,36 +183,29 @@ async fn slack_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match verified(&state, &headers, body) {
+    let body = match read_body(&state, body) {
         Ok(body) => body,
         Err(refused) => return refused.into_response(),
     };
     if let Some(retry) = headers.get("x-slack-retry-num").and_then(|v| v.to_str().ok()) {
         tracing::Span::current().record("retry", retry);
     }
-    let Ok(envelope) = serde_json::from_slice::<events::Envelope>(&body) else {
-        return bad_request(&state, "malformed_json");
-    };
-    match events::classify(envelope, state.slack.bot_user_id.as_deref()) {
-        Decision::UrlVerification(challenge) => axum::Json(json!({ "challenge": challenge })).into_response(),
-        Decision::Ignore(reason) => {
-            state.metrics.event("ignored", reason);
+    let adapter = SlackEvents { secret: &state.slack.signing_secret, bot_user_id: state.slack.bot_user_id.as_deref() };
+    let request = InboundRequest { headers: &headers, body: &body, now: state.clock.now() };
+    match channel::receive(&adapter, &state.inbox, &state.metrics, request).await {
+        Received::Refused(refusal) if refusal.status == StatusCode::UNAUTHORIZED => Refused::Signature.into_response(),
+        Received::Refused(refusal) => (refusal.status, refusal.reason).into_response(),
+        Received::Answer(answer) => axum::Json(answer).into_response(),
+        Received::Ignored(_) => StatusCode::OK.into_response(),
+        Received::Stored(rows) => {
+            if let Some((event_id, _)) = rows.first() {
+                tracing::Span::current().record("event_id", event_id.as_str());
+            }
             StatusCode::OK.into_response()
         }
-        Decision::Accept { event_id, user_key, message } => {
-            tracing::Span::current().record("event_id", event_id.as_str());
-            let row = NewRow { event_id, user_id: user_key, payload: Payload::SlackMessage(message) };
-            match state.inbox.insert(row).await {
-                Ok(Inserted::New(_)) => {
-                    state.metrics.event("accepted", "events");
-                    StatusCode::OK.into_response()
-                }
-                Ok(Inserted::Duplicate) => {
-                    state.metrics.event("duplicate", "events");
-                    StatusCode::OK.into_response()
-                }
-                Err(error) => inbox_failed(&state, &error),
-            }
+        Received::Failed(_) => {
+            // Not acknowledged: Slack retries.
+            (StatusCode::INTERNAL_SERVER_ERROR, "could not record the event").into_response()
         }
     }
 }

@@ -52,6 +52,23 @@ pub enum Payload {
     SlackCommand(CommandCheckIn),
     /// The check-in modal was submitted: replies go to the user's DM.
     SlackView(ViewCheckIn),
+    /// A message typed on the local page or sent with `wellbeing chat`: the replies are recorded
+    /// for the page, which shows them.
+    Local(LocalText),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalText {
+    /// The identity key of who wrote (`local:me`).
+    pub identity: String,
+    pub text: String,
+}
+
+/// The channel whose adapter answers a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowChannel {
+    Slack,
+    Local,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,13 +88,33 @@ pub struct ViewCheckIn {
 
 impl Payload {
     /// Who wrote it.
-    pub fn identity(&self) -> wellbeing_assistant::people::Identity {
+    pub fn identity(
+        &self,
+    ) -> Result<wellbeing_assistant::people::Identity, wellbeing_assistant::people::IdentityError> {
         let (team, user) = match self {
             Payload::SlackMessage(m) => (&m.team, &m.user),
             Payload::SlackCommand(c) => (&c.team, &c.user),
             Payload::SlackView(v) => (&v.team, &v.user),
+            Payload::Local(l) => return l.identity.parse(),
         };
-        wellbeing_assistant::people::Identity::slack(Some(team), user)
+        Ok(wellbeing_assistant::people::Identity::slack(Some(team), user))
+    }
+
+    /// What the person said.
+    pub fn text(&self) -> &str {
+        match self {
+            Payload::SlackMessage(m) => &m.text,
+            Payload::SlackCommand(c) => &c.text,
+            Payload::SlackView(v) => &v.text,
+            Payload::Local(l) => &l.text,
+        }
+    }
+
+    pub fn channel(&self) -> RowChannel {
+        match self {
+            Payload::SlackMessage(_) | Payload::SlackCommand(_) | Payload::SlackView(_) => RowChannel::Slack,
+            Payload::Local(_) => RowChannel::Local,
+        }
     }
 
     /// Value of the inbox `source` column.
@@ -85,6 +122,7 @@ impl Payload {
         match self {
             Payload::SlackMessage(_) => "slack_event",
             Payload::SlackCommand(_) | Payload::SlackView(_) => "slack_command",
+            Payload::Local(_) => "local",
         }
     }
 
@@ -96,12 +134,13 @@ impl Payload {
             Payload::SlackMessage(m) => m.text.clear(),
             Payload::SlackCommand(c) => c.text.clear(),
             Payload::SlackView(v) => v.text.clear(),
+            Payload::Local(l) => l.text.clear(),
         }
         p
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRow {
     pub event_id: String,
     pub user_id: String,

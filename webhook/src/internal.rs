@@ -245,11 +245,11 @@ async fn check_in_person(
     };
     let key = format!("checkin:{}", prompt.id);
     if let Some(notice) = notice
-        && let Err(e) = state.worker.post_once(&key, 0, person, &channel, None, &notice).await
+        && let Err(e) = state.slack.outbound.post_once(&key, 0, person, &channel, None, &notice).await
     {
         return Err(error(StatusCode::BAD_GATEWAY, format!("failed to post the notice: {e}")));
     }
-    let ts = match state.worker.post_once(&key, 1, person, &channel, None, &prompt.text).await {
+    let ts = match state.slack.outbound.post_once(&key, 1, person, &channel, None, &prompt.text).await {
         Ok(ts) => ts,
         Err(e) => return Err(error(StatusCode::BAD_GATEWAY, format!("failed to post the prompt: {e}"))),
     };

@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod auth;
+pub mod channel;
 pub mod config;
 pub mod dashboard;
+pub mod db;
 pub mod deliveries;
 pub mod gateway;
 pub mod goal_status;
@@ -17,6 +19,7 @@ pub mod metrics;
 pub mod nudges;
 pub mod people;
 pub mod personas_kube;
+pub mod pipeline;
 pub mod server;
 pub mod slack;
 pub mod worker;

@@ -8,7 +8,7 @@
 //! it as an `interactions` row with that `event_id`, Slack as a `deliveries` row with that key.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,18 +25,15 @@ use wellbeing_assistant::{StoreError, insights};
 use wellbeing_crds::Goal;
 use wellbeing_crds::persona::{Channel as CrdChannel, PersonaSpec};
 
-use crate::deliveries::{self, Delivery as Recorded};
+use crate::channel::OutboundAdapter;
+use crate::channel::local::LocalOutbound;
 use crate::goal_status::{self, GoalStatusError};
 use crate::inbox::InboxError;
-use crate::slack::client::{PostMessage, SlackClient, SlackError};
+use crate::slack::client::SlackError;
+use crate::slack::outbound::SlackOutbound;
 
 /// Prefix of a proactive message's key (`interactions.event_id`, `deliveries.key`).
 pub const KEY_PREFIX: &str = "proactive:";
-
-/// One more try after a transient Slack failure. The message was recorded as sent before it was
-/// handed over, so it is not offered again by a later tick: this short retry is its last chance,
-/// and a longer wait would deliver a reminder late, which the goals rules forbid.
-const SLACK_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum NudgeError {
@@ -245,17 +242,18 @@ pub fn store_on_page(
     Ok((n == 1).then(|| conn.last_insert_rowid()))
 }
 
-/// Delivers proactive messages to each user's channel.
+/// Delivers proactive messages to each person's channel through its outbound adapter.
 #[derive(Clone)]
 pub struct Delivery {
     engine: Assistant,
-    slack: Option<SlackClient>,
+    local: LocalOutbound,
+    slack: Option<Arc<SlackOutbound>>,
 }
 
 impl Delivery {
-    /// `slack`: the client when this process serves Slack.
-    pub fn new(engine: Assistant, slack: Option<SlackClient>) -> Delivery {
-        Delivery { engine, slack }
+    /// `slack`: the adapter when this process serves Slack.
+    pub fn new(engine: Assistant, slack: Option<Arc<SlackOutbound>>) -> Delivery {
+        Delivery { local: LocalOutbound::new(engine.clone()), engine, slack }
     }
 
     #[tracing::instrument(skip_all, fields(kind = msg.kind.as_str(), goal = %msg.goal, slot = %msg.slot))]
@@ -266,65 +264,23 @@ impl Delivery {
             .map_err(DeliverError::Join)?
             .map_err(DeliverError::People)?;
         let preferred = self.engine.personas().active().spec().check_ins.channel;
+        let private_ref = |identity: &Identity| {
+            identities.iter().find(|(i, _)| i == identity).and_then(|(_, private)| private.clone())
+        };
         match route_for(&msg.user_id, &identities, preferred, self.slack.is_some()) {
             UserChannel::Local => {
-                let active = self.engine.personas().active();
-                let (name, version) = (active.name().to_string(), active.version());
-                let (store, m) = (self.engine.store().clone(), msg.clone());
-                let stored =
-                    tokio::task::spawn_blocking(move || store_on_page(&store.conn(), &m, &name, &version, Utc::now()))
-                        .await
-                        .map_err(DeliverError::Join)?
-                        .map_err(DeliverError::Local)?;
-                Ok(stored.map_or(Delivered::AlreadyOnPage, Delivered::LocalPage))
+                let identity = Identity::local("me");
+                self.local.deliver(&identity, private_ref(&identity).as_deref(), msg).await
             }
             UserChannel::Slack(member) => match &self.slack {
-                Some(client) => self.post_to_slack(client, &member, msg).await,
+                Some(slack) => {
+                    let identity = Identity::slack(None, &member);
+                    slack.deliver(&identity, private_ref(&identity).as_deref(), msg).await
+                }
                 None => Ok(Delivered::NoChannel),
             },
             UserChannel::Other => Ok(Delivered::NoChannel),
         }
-    }
-
-    async fn db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, InboxError> + Send + 'static,
-    ) -> Result<T, DeliverError> {
-        let store = self.engine.store().clone();
-        tokio::task::spawn_blocking(move || f(&store.conn()))
-            .await
-            .map_err(DeliverError::Join)?
-            .map_err(DeliverError::Record)
-    }
-
-    /// Open the DM, post the message with its buttons, and record where it went. A message whose
-    /// delivery was recorded as posted is not posted again.
-    async fn post_to_slack(
-        &self,
-        client: &SlackClient,
-        member: &str,
-        msg: &OutgoingMessage,
-    ) -> Result<Delivered, DeliverError> {
-        let key = message_key(msg);
-        let k = key.clone();
-        if let Some(Recorded::Posted { channel, ts }) = self.db(move |c| deliveries::get(c, &k, 0)).await? {
-            return Ok(Delivered::Slack { channel: channel.unwrap_or_default(), ts: ts.unwrap_or_default() });
-        }
-        let channel = retry_once(|| client.open_conversation(member)).await.map_err(DeliverError::Slack)?;
-        let (k, u, c) = (key.clone(), msg.user_id.clone(), channel.clone());
-        self.db(move |conn| deliveries::begin(conn, &k, 0, &u, &c, None)).await?;
-        let post = PostMessage {
-            channel: channel.clone(),
-            // With blocks, `text` is the notification's fallback.
-            text: msg.text.clone(),
-            thread_ts: None,
-            blocks: crate::slack::blocks::render(&msg.text, &msg.actions),
-            metadata: Some(deliveries::metadata(&key, 0)),
-        };
-        let posted = retry_once(|| client.post_message(&post)).await.map_err(DeliverError::Slack)?;
-        let (k, ts) = (key, posted.ts.clone());
-        self.db(move |conn| deliveries::finish(conn, &k, 0, Some(&ts))).await?;
-        Ok(Delivered::Slack { channel, ts: posted.ts })
     }
 
     /// Deliver each message in order; a failed one is logged and dropped (it was recorded as sent,
@@ -346,20 +302,6 @@ impl Delivery {
             }
         }
         delivered
-    }
-}
-
-async fn retry_once<T, F, Fut>(call: F) -> Result<T, SlackError>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, SlackError>>,
-{
-    match call().await {
-        Err(e) if e.is_retryable() => {
-            tokio::time::sleep(e.retry_after().unwrap_or(SLACK_RETRY_AFTER).min(SLACK_RETRY_AFTER)).await;
-            call().await
-        }
-        other => other,
     }
 }
 

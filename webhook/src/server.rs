@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,11 +19,14 @@ use wellbeing_assistant::people::{Identity, PersonConfig};
 use crate::app::{self, AppState, Clock, Services, SlackApp};
 use crate::auth::InternalAuth;
 use crate::config::SlackConfig;
-use crate::inbox::{InboxError, InboxWriter};
+use crate::db::Db;
+use crate::inbox::InboxError;
 use crate::metrics::Metrics;
 use crate::people::ServedPeople;
+use crate::pipeline::Pipeline;
 use crate::slack::client::SlackClient;
-use crate::worker::{Worker, WorkerOptions};
+use crate::slack::outbound::SlackOutbound;
+use crate::worker::WorkerOptions;
 
 /// How long background answers (response_url, exports) may take after the last request.
 const TASKS_GRACE: Duration = Duration::from_secs(15);
@@ -96,12 +98,29 @@ pub async fn start(
     listener: TcpListener,
     internal: Option<TcpListener>,
     engine: Assistant,
-    config: ServerConfig,
+    mut config: ServerConfig,
 ) -> Result<Running, ServerError> {
+    let extra = config.extra_routes.take().unwrap_or_default();
+    prepare(engine, config).await?.serve(listener, internal, extra)
+}
+
+/// The service with its inbox and worker running, not yet serving HTTP: routes of other parts
+/// that need the inbox (the local page) are built from [`Prepared::state`], then [`Prepared::serve`].
+pub struct Prepared {
+    state: AppState,
+    pipeline: Pipeline,
+}
+
+impl Prepared {
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+/// Start the inbox writer and the worker and build the shared state (`config.extra_routes` is
+/// not used here: pass routes to [`Prepared::serve`]).
+pub async fn prepare(engine: Assistant, config: ServerConfig) -> Result<Prepared, ServerError> {
     let metrics = Metrics::new();
-    let new_rows = Arc::new(Notify::new());
-    let (inbox, writer_thread) =
-        InboxWriter::start(engine.store().path(), new_rows.clone(), metrics.clone()).map_err(ServerError::Inbox)?;
     let client = SlackClient::new(&config.slack.api_base, config.slack.bot_token.clone(), metrics.clone());
     let (mut bot_user_id, mut team_id) = (config.slack.bot_user_id.clone(), config.slack.team_id.clone());
     if bot_user_id.is_none() || team_id.is_none() {
@@ -116,7 +135,6 @@ pub async fn start(
             Err(error) => tracing::warn!(error = %error, "auth.test failed; check SLACK_BOT_TOKEN"),
         }
     }
-    let worker_options = config.worker.clone().unwrap_or_default();
     let mut configured = config.people.clone();
     if let Some(user) = &config.slack.checkin_user {
         // SLACK_USER_ID alone names one person by their Slack identity.
@@ -126,13 +144,15 @@ pub async fn start(
         }
     }
     let people = ServedPeople::start(engine.store().clone(), &configured).map_err(ServerError::People)?;
-    let worker = Worker::new(engine.clone(), client.clone(), metrics.clone(), worker_options, people.clone())
+    let db = Db::open(engine.store()).map_err(ServerError::Inbox)?;
+    let outbound = Arc::new(SlackOutbound::new(db, client.clone()));
+    let pipeline = Pipeline::start(&engine, Some(outbound.clone()), people.clone(), metrics.clone(), config.worker)
         .map_err(ServerError::Inbox)?;
     let state = AppState(Arc::new(Services {
         engine: engine.clone(),
-        inbox: inbox.clone(),
-        worker: worker.clone(),
-        slack: SlackApp { signing_secret: config.slack.signing_secret.clone(), client, bot_user_id },
+        inbox: pipeline.inbox.clone(),
+        worker: pipeline.worker.clone(),
+        slack: SlackApp { signing_secret: config.slack.signing_secret.clone(), client, outbound, bot_user_id },
         people,
         metrics,
         auth: config.auth,
@@ -142,11 +162,32 @@ pub async fn start(
         tasks: TaskTracker::new(),
         personas_synced: config.personas_synced,
     }));
+    Ok(Prepared { state, pipeline })
+}
 
+impl Prepared {
+    /// Serve on `listener` (and the internal API on `internal`), `extra` beside our routes.
+    pub fn serve(
+        self,
+        listener: TcpListener,
+        internal: Option<TcpListener>,
+        extra: Router,
+    ) -> Result<Running, ServerError> {
+        let Prepared { state, pipeline } = self;
+        serve_prepared(state, pipeline, listener, internal, extra)
+    }
+}
+
+fn serve_prepared(
+    state: AppState,
+    pipeline: Pipeline,
+    listener: TcpListener,
+    internal: Option<TcpListener>,
+    extra: Router,
+) -> Result<Running, ServerError> {
     let stop = CancellationToken::new();
     let addr = listener.local_addr().map_err(ServerError::Addr)?;
     let internal_addr = internal.as_ref().map(|l| l.local_addr()).transpose().map_err(ServerError::Addr)?;
-    let extra = config.extra_routes.unwrap_or_default();
     let (public_router, internal_router) = match internal {
         Some(_) => (app::public_app(state.clone()), Some(app::internal_app(state.clone()).merge(extra))),
         None => (app::app(state.clone()).merge(extra), None),
@@ -154,11 +195,6 @@ pub async fn start(
     let public = tokio::spawn(serve(listener, public_router, stop.clone()));
     let internal_server = internal.zip(internal_router).map(|(l, r)| tokio::spawn(serve(l, r, stop.clone())));
 
-    let worker_stop = CancellationToken::new();
-    let worker_task = config.worker.is_some().then(|| tokio::spawn(worker.run(new_rows, worker_stop.clone())));
-    if worker_task.is_none() {
-        tracing::warn!("inbox worker disabled: events are stored but not processed");
-    }
     tracing::info!(%addr, internal = ?internal_addr, "assistant service listening");
 
     let shutdown_state = state.clone();
@@ -174,14 +210,9 @@ pub async fn start(
         if tokio::time::timeout(TASKS_GRACE, shutdown_state.tasks.wait()).await.is_err() {
             tracing::warn!("background answers still running at shutdown; abandoning them");
         }
-        // 3. The worker finishes (or abandons, still pending) its rows.
-        worker_stop.cancel();
-        if let Some(task) = worker_task {
-            let _ = task.await;
-        }
-        // 4. Everything queued for the inbox is committed; the writer closes its connection.
-        shutdown_state.inbox.shutdown().await;
-        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        // 3. The worker finishes (or abandons, still pending) its rows; 4. everything queued for
+        // the inbox is committed and the writer closes its connection.
+        pipeline.shutdown().await;
         // 5. Fold the WAL into the database file so the volume holds one consistent file.
         let store = shutdown_state.engine.store().clone();
         drop(shutdown_state);

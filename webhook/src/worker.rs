@@ -5,25 +5,25 @@
 //! idempotent per event id and deliveries are recorded, so a retry never posts a reply twice.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info_span, instrument};
-use wellbeing_assistant::engine::{Assistant, Channel, EngineError, IncomingMessage};
-use wellbeing_assistant::people::Identity;
+use wellbeing_assistant::engine::{Assistant, Channel, EngineError, IncomingMessage, OutgoingMessage as Reply};
 
-use crate::deliveries::{self, Delivery};
-use crate::inbox::{self, InboxError, Payload, Row};
+use crate::channel::OutboundAdapter;
+use crate::channel::local::LocalOutbound;
+use crate::db::{Db, DbError};
+use crate::inbox::{self, InboxError, Payload, Row, RowChannel};
 use crate::metrics::{Metrics, OutcomeLabels};
 use crate::people::ServedPeople;
-use crate::slack::client::{PostMessage, SlackClient, SlackError};
-use crate::slack::commands::ephemeral;
-use crate::slack::events::InboxMessage;
+use crate::slack::client::SlackError;
+use crate::slack::outbound::{SlackOutbound, is_direct_channel};
 
 /// How often processed rows past their keep time are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -78,6 +78,21 @@ pub enum ProcessError {
     Join(#[source] tokio::task::JoinError),
     #[error("failed to tell who wrote")]
     Admit(#[source] crate::people::AdmitError),
+    #[error("the row names no valid identity")]
+    Identity(#[source] wellbeing_assistant::people::IdentityError),
+    #[error("{0} reached an adapter of another channel")]
+    WrongChannel(&'static str),
+    #[error("this process does not serve the row's channel (Slack is not configured)")]
+    NoAdapter,
+}
+
+impl From<DbError> for ProcessError {
+    fn from(error: DbError) -> ProcessError {
+        match error {
+            DbError::Inbox(e) => ProcessError::Inbox(e),
+            DbError::Join(e) => ProcessError::Join(e),
+        }
+    }
 }
 
 impl ProcessError {
@@ -87,6 +102,9 @@ impl ProcessError {
             // Database trouble (busy, disk full) and engine errors other than invalid input are
             // worth another try; invalid input will be as invalid next time.
             ProcessError::Engine(EngineError::Invalid(_)) => false,
+            ProcessError::Identity(_) | ProcessError::WrongChannel(_) => false,
+            // Slack may be configured at the next start.
+            ProcessError::NoAdapter => true,
             ProcessError::Engine(_) | ProcessError::Inbox(_) | ProcessError::Join(_) | ProcessError::Admit(_) => true,
         }
     }
@@ -111,15 +129,26 @@ impl ProcessError {
     }
 }
 
+/// A row the worker has finished with, for whoever waits on it (the local page's request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFinished {
+    pub event_id: String,
+    /// done | retry | failed
+    pub outcome: &'static str,
+}
+
 /// Everything a worker task needs, shared by all of them.
 pub struct Worker {
-    conn: Mutex<Connection>,
+    db: Db,
     engine: Assistant,
-    slack: SlackClient,
+    /// Slack's adapter, when this process serves Slack.
+    slack: Option<Arc<SlackOutbound>>,
+    local: LocalOutbound,
     metrics: Metrics,
     options: WorkerOptions,
     /// Who is served; anyone else is refused before the engine sees their words.
     people: ServedPeople,
+    finished: broadcast::Sender<RowFinished>,
 }
 
 pub use wellbeing_assistant::people::NOT_SERVED_REPLY;
@@ -135,13 +164,20 @@ impl Worker {
     /// get [`NOT_SERVED_REPLY`] and nothing of theirs is stored.
     pub fn new(
         engine: Assistant,
-        slack: SlackClient,
+        slack: Option<Arc<SlackOutbound>>,
         metrics: Metrics,
         options: WorkerOptions,
         people: ServedPeople,
     ) -> Result<Arc<Worker>, InboxError> {
-        let conn = engine.store().new_connection().map_err(InboxError::Open)?;
-        Ok(Arc::new(Worker { conn: Mutex::new(conn), engine, slack, metrics, options, people }))
+        let db = Db::open(engine.store())?;
+        let (finished, _) = broadcast::channel(1024);
+        let local = LocalOutbound::new(engine.clone());
+        Ok(Arc::new(Worker { db, engine, slack, local, metrics, options, people, finished }))
+    }
+
+    /// Rows as they are finished (done, scheduled for a retry, or failed for good).
+    pub fn subscribe(&self) -> broadcast::Receiver<RowFinished> {
+        self.finished.subscribe()
     }
 
     /// Run a closure on the worker's connection off the async threads.
@@ -149,14 +185,7 @@ impl Worker {
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> Result<T, InboxError> + Send + 'static,
     ) -> Result<T, ProcessError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = this.conn.lock().unwrap_or_else(|e| e.into_inner());
-            f(&conn)
-        })
-        .await
-        .map_err(ProcessError::Join)?
-        .map_err(ProcessError::Inbox)
+        self.db.run(f).await.map_err(ProcessError::from)
     }
 
     /// Drain the inbox until `shutdown`; `new_rows` wakes the loop when the writer commits.
@@ -282,196 +311,50 @@ impl Worker {
             .processing_seconds
             .get_or_create(&OutcomeLabels { outcome })
             .observe(started.elapsed().as_secs_f64());
+        // Nobody may be listening: that is fine.
+        let _ = self.finished.send(RowFinished { event_id: row.event_id.clone(), outcome });
     }
 
     #[instrument(skip_all, fields(source = row.payload.source()))]
     async fn handle(self: &Arc<Self>, row: &Row) -> Result<(), ProcessError> {
-        let identity = row.payload.identity();
-        let Some(person) = self.people.admit(identity.clone()).await.map_err(ProcessError::Admit)? else {
+        let adapter: &dyn OutboundAdapter = match row.payload.channel() {
+            RowChannel::Local => &self.local,
+            RowChannel::Slack => self.slack.as_deref().ok_or(ProcessError::NoAdapter)?,
+        };
+        let identity = row.payload.identity().map_err(ProcessError::Identity)?;
+        let Some(person) = self.people.admit(identity).await.map_err(ProcessError::Admit)? else {
             // Never reaches the engine: no check-in, no history, no goal progress for a coworker.
             tracing::info!("message from someone this installation does not serve: refused, nothing stored");
-            return match &row.payload {
-                Payload::SlackMessage(m) => {
-                    let thread = (is_direct_channel(&m.channel)).then(|| m.reply_thread());
-                    self.post_once(&row.event_id, 0, &row.user_id, &m.channel, thread, NOT_SERVED_REPLY).await?;
-                    Ok(())
-                }
-                Payload::SlackCommand(c) => {
-                    self.respond_once(&row.event_id, 0, &row.user_id, &c.response_url, NOT_SERVED_REPLY).await?;
-                    Ok(())
-                }
-                Payload::SlackView(_) => Ok(()),
-            };
+            return adapter.refuse(row).await;
         };
-        match &row.payload {
-            Payload::SlackMessage(m) if !is_direct_channel(&m.channel) => {
-                // A mention in a channel others read: what the assistant says about someone's
-                // wellbeing (a crisis reply included) goes to their DM, and the channel thread only
-                // hears where the answer went.
-                let replies = self.converse(row, &person, &m.text, None, slack_time(&m.ts)).await?;
-                if replies.is_empty() {
-                    return Ok(());
-                }
-                let dm = self.slack.open_conversation(&m.user).await.map_err(ProcessError::Slack)?;
-                let count = replies.len();
-                for (seq, (text, _)) in replies.into_iter().enumerate() {
-                    self.post_once(&row.event_id, seq as i64, &person, &dm, None, &text).await?;
-                }
-                let note = "I've answered you in a direct message, to keep it between us.";
-                self.post_once(&row.event_id, count as i64, &person, &m.channel, Some(m.reply_thread()), note).await?;
-                Ok(())
-            }
-            Payload::SlackMessage(m) => {
-                let replies = self.converse(row, &person, &m.text, Some(m.reply_thread()), slack_time(&m.ts)).await?;
-                for (seq, (text, thread)) in replies.into_iter().enumerate() {
-                    let thread = thread.unwrap_or_else(|| m.reply_thread().to_string());
-                    self.post_once(&row.event_id, seq as i64, &person, &m.channel, Some(&thread), &text).await?;
-                }
-                self.remember_dm(identity, m).await
-            }
-            Payload::SlackCommand(c) => {
-                let replies = self.converse(row, &person, &c.text, None, row.received_at).await?;
-                for (seq, (text, _)) in replies.into_iter().enumerate() {
-                    self.respond_once(&row.event_id, seq as i64, &person, &c.response_url, &text).await?;
-                }
-                Ok(())
-            }
-            Payload::SlackView(v) => {
-                let replies = self.converse(row, &person, &v.text, None, row.received_at).await?;
-                if replies.is_empty() {
-                    return Ok(());
-                }
-                let channel = self.slack.open_conversation(&v.user).await.map_err(ProcessError::Slack)?;
-                for (seq, (text, _)) in replies.into_iter().enumerate() {
-                    self.post_once(&row.event_id, seq as i64, &person, &channel, None, &text).await?;
-                }
-                Ok(())
-            }
-        }
+        let replies = self.converse(row, &person).await?;
+        adapter.reply(row, &person, &replies).await
     }
 
-    /// The engine's replies (text, thread) for this row.
-    async fn converse(
-        &self,
-        row: &Row,
-        person: &str,
-        text: &str,
-        thread: Option<&str>,
-        received_at: Option<DateTime<Utc>>,
-    ) -> Result<Vec<(String, Option<String>)>, ProcessError> {
+    /// The engine's replies for this row.
+    async fn converse(&self, row: &Row, person: &str) -> Result<Vec<Reply>, ProcessError> {
+        let (channel, thread, sent_at) = match &row.payload {
+            // In a channel thread the replies go to the DM instead: no thread to keep.
+            Payload::SlackMessage(m) if !is_direct_channel(&m.channel) => (Channel::Slack, None, slack_time(&m.ts)),
+            Payload::SlackMessage(m) => (Channel::Slack, Some(m.reply_thread().to_string()), slack_time(&m.ts)),
+            Payload::SlackCommand(_) | Payload::SlackView(_) => (Channel::Slack, None, None),
+            Payload::Local(_) => (Channel::Local, None, None),
+        };
         let outcome = self
             .engine
             .handle_message(IncomingMessage {
                 event_id: row.event_id.clone(),
                 user_id: person.to_string(),
-                channel: Channel::Slack,
-                text: text.to_string(),
-                thread_ref: thread.map(str::to_string),
-                received_at: received_at.unwrap_or_else(Utc::now),
+                channel,
+                text: row.payload.text().to_string(),
+                thread_ref: thread,
+                received_at: sent_at.or(row.received_at).unwrap_or_else(Utc::now),
             })
             .await
             .map_err(ProcessError::Engine)?;
         tracing::debug!(replies = outcome.replies.len(), replayed = outcome.replayed, "engine handled the message");
-        Ok(outcome.replies.into_iter().map(|r| (r.text, r.thread_ref)).collect())
+        Ok(outcome.replies)
     }
-
-    /// Post message `seq` of `key` unless an earlier attempt already did.
-    pub async fn post_once(
-        self: &Arc<Self>,
-        key: &str,
-        seq: i64,
-        user_id: &str,
-        channel: &str,
-        thread_ts: Option<&str>,
-        text: &str,
-    ) -> Result<String, ProcessError> {
-        let k = key.to_string();
-        match self.db(move |conn| deliveries::get(conn, &k, seq)).await? {
-            Some(Delivery::Posted { ts, .. }) => return Ok(ts.unwrap_or_default()),
-            Some(Delivery::Posting { channel: Some(was_in), thread_ts: was_thread }) => {
-                // An earlier attempt stopped between sending and recording: did Slack get it?
-                if let Some(ts) = self.find_posted(&was_in, was_thread.as_deref(), key, seq).await? {
-                    let k = key.to_string();
-                    let found = ts.clone();
-                    self.db(move |conn| deliveries::finish(conn, &k, seq, Some(&found))).await?;
-                    return Ok(ts);
-                }
-            }
-            Some(Delivery::Posting { channel: None, .. }) | None => {}
-        }
-        let (k, u, c, t) = (key.to_string(), user_id.to_string(), channel.to_string(), thread_ts.map(str::to_string));
-        self.db(move |conn| deliveries::begin(conn, &k, seq, &u, &c, t.as_deref())).await?;
-        let posted = self
-            .slack
-            .post_message(&PostMessage {
-                channel: channel.to_string(),
-                text: text.to_string(),
-                thread_ts: thread_ts.map(str::to_string),
-                blocks: None,
-                metadata: Some(deliveries::metadata(key, seq)),
-            })
-            .await
-            .map_err(ProcessError::Slack)?;
-        let (k, ts) = (key.to_string(), posted.ts.clone());
-        self.db(move |conn| deliveries::finish(conn, &k, seq, Some(&ts))).await?;
-        Ok(posted.ts)
-    }
-
-    /// Look for delivery (`key`, `seq`) in the thread (or the channel's recent history).
-    async fn find_posted(
-        &self,
-        channel: &str,
-        thread_ts: Option<&str>,
-        key: &str,
-        seq: i64,
-    ) -> Result<Option<String>, ProcessError> {
-        let messages = match thread_ts {
-            Some(thread) => self.slack.thread_replies(channel, thread).await,
-            None => self.slack.recent_history(channel).await,
-        }
-        .map_err(ProcessError::Slack)?;
-        Ok(messages.into_iter().find(|m| deliveries::is_delivery(m, key, seq)).map(|m| m.ts))
-    }
-
-    /// Send message `seq` of `key` through a `response_url` unless an earlier attempt did. A
-    /// response_url cannot be searched afterwards, so an attempt cut short between sending and
-    /// recording sends again (an ephemeral message, seen once by the user who asked).
-    async fn respond_once(
-        self: &Arc<Self>,
-        key: &str,
-        seq: i64,
-        user_id: &str,
-        response_url: &str,
-        text: &str,
-    ) -> Result<(), ProcessError> {
-        let k = key.to_string();
-        if let Some(Delivery::Posted { .. }) = self.db(move |conn| deliveries::get(conn, &k, seq)).await? {
-            return Ok(());
-        }
-        let (k, u) = (key.to_string(), user_id.to_string());
-        self.db(move |conn| deliveries::begin(conn, &k, seq, &u, "response_url", None)).await?;
-        self.slack.respond(response_url, &ephemeral(text)).await.map_err(ProcessError::Slack)?;
-        let k = key.to_string();
-        self.db(move |conn| deliveries::finish(conn, &k, seq, None)).await
-    }
-
-    /// Keep the DM channel of a person who wrote in one (check-in prompts go there).
-    async fn remember_dm(self: &Arc<Self>, identity: Identity, m: &InboxMessage) -> Result<(), ProcessError> {
-        if m.kind != "message" {
-            return Ok(());
-        }
-        let channel = m.channel.clone();
-        self.db(move |conn| {
-            wellbeing_assistant::people::set_private_ref(conn, &identity, &channel).map_err(InboxError::Store)
-        })
-        .await
-    }
-}
-
-/// Whether a Slack conversation id is a one-to-one DM (`D...`); channels (`C...`) and private or
-/// group conversations (`G...`) are read by others.
-pub fn is_direct_channel(channel: &str) -> bool {
-    channel.starts_with('D')
 }
 
 /// A Slack `ts` ("1700000000.000100") as a time.

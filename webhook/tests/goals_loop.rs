@@ -21,11 +21,13 @@ use wellbeing_assistant::goals::{GoalsConfig, actions, pillars};
 use wellbeing_crds::{Goal, Persona, SecretRequirement};
 use wellbeing_webhook::auth::{AllowedCallers, DEFAULT_AUDIENCE, InternalAuth};
 use wellbeing_webhook::config::SlackConfig;
+use wellbeing_webhook::db::Db;
 use wellbeing_webhook::goals_loop::{GoalsLoop, Known};
 use wellbeing_webhook::metrics::Metrics;
 use wellbeing_webhook::nudges::{ClusterGoals, Delivery, LearnedGoals};
 use wellbeing_webhook::server::{ServerConfig, start};
 use wellbeing_webhook::slack::client::{BotToken, SlackClient};
+use wellbeing_webhook::slack::outbound::SlackOutbound;
 use wellbeing_webhook::slack::signature::SigningSecret;
 
 const USER: &str = "slack:T1:U1";
@@ -157,7 +159,10 @@ fn goals_loop(dir: &std::path::Path, slack: &FakeSlack, client: kube::Client, cl
         .unwrap();
     let client_slack = SlackClient::new(slack.api_base(), BotToken::new(BOT_TOKEN), Metrics::new());
     GoalsLoop {
-        delivery: Delivery::new(engine.clone(), Some(client_slack)),
+        delivery: Delivery::new(
+            engine.clone(),
+            Some(Arc::new(SlackOutbound::new(Db::open(engine.store()).unwrap(), client_slack))),
+        ),
         engine,
         source: Arc::new(ClusterGoals { client, namespace: NS.into() }),
         config: GoalsConfig::default(),

@@ -5,8 +5,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use wellbeing_webhook::local::SendResult;
-use wellbeing_webhook::local::engine::EngineBackend;
+use wellbeing_assistant::people::{Identity, PersonConfig};
+use wellbeing_webhook::inbox::{LocalText, NewRow, Payload};
+use wellbeing_webhook::local::engine::InboxBackend;
+use wellbeing_webhook::local::{LOCAL_NAME, LocalBackend as _, SendResult};
+use wellbeing_webhook::metrics::Metrics;
+use wellbeing_webhook::people::ServedPeople;
+use wellbeing_webhook::pipeline::Pipeline;
+use wellbeing_webhook::worker::WorkerOptions;
 
 use crate::embedded::client::{self, Target};
 use crate::embedded::manifests::load_dir;
@@ -69,8 +75,23 @@ async fn direct(data_dir: &std::path::Path, manifests: Option<PathBuf>, text: &s
     }
     let config = std::env::var_os("WELLBEING_LLM_CONFIG").map(std::path::PathBuf::from);
     let llm = embedded::llm_router(None, None, config.as_deref())?;
-    let assistant = embedded::assistant(store, personas, None).with_router(llm);
-    Ok(EngineBackend::handle(&assistant, LOCAL_USER, text).await?)
+    let assistant = embedded::assistant(store.clone(), personas, None).with_router(llm);
+    // The same path as the page's: committed to the inbox, handled by a worker (which also
+    // finishes anything an earlier run left pending), then read back.
+    let me = PersonConfig { name: LOCAL_USER.to_string(), identities: vec![Identity::local(LOCAL_NAME)] };
+    let people = ServedPeople::start(store, std::slice::from_ref(&me)).context("failed to enrol the local user")?;
+    let options = WorkerOptions::default();
+    let pipeline = Pipeline::start(&assistant, None, people, Metrics::new(), Some(options))
+        .context("failed to start the inbox")?;
+    let backend = InboxBackend::new(assistant, pipeline.inbox.clone(), pipeline.worker.clone(), LOCAL_USER);
+    let row = NewRow {
+        event_id: wellbeing_webhook::channel::local::event_id(None),
+        user_id: LOCAL_USER.to_string(),
+        payload: Payload::Local(LocalText { identity: me.identities[0].key(), text: text.to_string() }),
+    };
+    let result = backend.send(row).await;
+    pipeline.shutdown().await;
+    Ok(result?)
 }
 
 /// The assistant's answer, then the check-in it stored, field by field.

@@ -14,7 +14,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kube::ResourceExt as _;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, info, info_span, warn};
 use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::goals::GoalsConfig;
@@ -26,9 +25,10 @@ use wellbeing_webhook::auth::{AllowedCallers, InternalAuth};
 use wellbeing_webhook::config::SlackConfig;
 use wellbeing_webhook::internal::{CheckinRequest, CheckinResponse};
 use wellbeing_webhook::local::actions::ActionsState;
-use wellbeing_webhook::local::engine::EngineBackend;
+use wellbeing_webhook::local::engine::InboxBackend;
 use wellbeing_webhook::local::{LocalAuth, LocalState};
 use wellbeing_webhook::nudges::{Delivery, LearnedGoals, ManifestGoals};
+use wellbeing_webhook::people::ServedPeople;
 use wellbeing_webhook::server::ServerConfig;
 use wellbeing_webhook::worker::WorkerOptions;
 
@@ -69,8 +69,8 @@ pub struct Args {
     plugins: embedded::plugins::PluginArgs,
 }
 
-/// How long shutdown waits for messages in flight before giving up on them. An LLM call has a
-/// 20 s budget by default; this leaves room for one to finish.
+/// How long shutdown waits for messages in flight before leaving them pending for the next start.
+/// An LLM call has a 20 s budget by default; this leaves room for one to finish.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -173,10 +173,50 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     people::enrol(&mut store.conn(), std::slice::from_ref(&local_person), &wellbeing_assistant::store::now_rfc3339())
         .context("failed to enrol the local user")?;
 
+    // Every message, the page's included, goes through the durable inbox and its worker: the
+    // assistant service's own (with Slack credentials, beside its Slack endpoints), else one here.
+    let internal_token = instance::generate_token();
+    let pipeline = match slack {
+        Some(slack) => {
+            let config = ServerConfig {
+                slack,
+                worker: Some(WorkerOptions { shutdown_grace: DRAIN_TIMEOUT, ..Default::default() }),
+                // Only this process calls /internal/checkins, with a token nobody else sees.
+                auth: InternalAuth::new(Some(internal_token.clone()), None, "wellbeing", AllowedCallers::default()),
+                goals: goals_config.clone(),
+                clock: wellbeing_webhook::app::system_clock(),
+                personas_synced: Arc::new(AtomicBool::new(true)),
+                extra_routes: None,
+                learned_goals: learned.clone(),
+                people: vec![local_person.clone()],
+            };
+            let prepared = wellbeing_webhook::server::prepare(assistant.clone(), config)
+                .await
+                .context("failed to start the Slack endpoints")?;
+            Pipeline::Service(Box::new(prepared))
+        }
+        None => {
+            let people = ServedPeople::start(store.clone(), std::slice::from_ref(&local_person))
+                .context("failed to enrol the local user")?;
+            let pipeline = wellbeing_webhook::pipeline::Pipeline::start(
+                &assistant,
+                None,
+                people,
+                wellbeing_webhook::metrics::Metrics::new(),
+                Some(WorkerOptions { shutdown_grace: DRAIN_TIMEOUT, ..Default::default() }),
+            )
+            .context("failed to start the inbox")?;
+            Pipeline::Local(pipeline)
+        }
+    };
+    let (inbox, worker) = match &pipeline {
+        Pipeline::Service(prepared) => (prepared.state().inbox.clone(), prepared.state().worker.clone()),
+        Pipeline::Local(pipeline) => (pipeline.inbox.clone(), pipeline.worker.clone()),
+    };
+
     let token = instance::generate_token();
-    let tasks = TaskTracker::new();
     let local = LocalState {
-        backend: Arc::new(EngineBackend::new(assistant.clone(), LOCAL_USER, tasks.clone())),
+        backend: Arc::new(InboxBackend::new(assistant.clone(), inbox, worker, LOCAL_USER)),
         auth: LocalAuth::new(token.clone(), listen),
     };
     // The dashboard (/dashboard) beside the local page, behind the token in the data dir.
@@ -211,39 +251,23 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             .context("failed to read the LLM gateway settings")?,
     );
 
-    // With Slack credentials, the assistant service's own server (Slack endpoints, durable inbox,
-    // worker) serves the local routes beside its own; without, the local routes alone.
-    let (server, slack_checkins, slack_client) = match slack {
-        Some(slack) => {
-            let internal_token = instance::generate_token();
-            let config = ServerConfig {
-                slack,
-                worker: Some(WorkerOptions::default()),
-                // Only this process calls /internal/checkins, with a token nobody else sees.
-                auth: InternalAuth::new(Some(internal_token.clone()), None, "wellbeing", AllowedCallers::default()),
-                goals: goals_config.clone(),
-                clock: wellbeing_webhook::app::system_clock(),
-                personas_synced: Arc::new(AtomicBool::new(true)),
-                extra_routes: Some(local_routes),
-                learned_goals: learned.clone(),
-                people: vec![local_person.clone()],
-            };
-            let running = wellbeing_webhook::server::start(listener, None, assistant.clone(), config)
-                .await
-                .context("failed to start the Slack endpoints")?;
+    let (server, slack_checkins, slack_outbound) = match pipeline {
+        Pipeline::Service(prepared) => {
+            let running =
+                prepared.serve(listener, None, local_routes).context("failed to start the Slack endpoints")?;
             let checkins = SlackCheckIns {
                 router: wellbeing_webhook::app::internal_app(running.state.clone()),
                 token: internal_token,
             };
-            let client = running.state.slack.client.clone();
-            (Server::Full(running), Some(checkins), Some(client))
+            let outbound = running.state.slack.outbound.clone();
+            (Server::Full(running), Some(checkins), Some(outbound))
         }
-        None => {
+        Pipeline::Local(pipeline) => {
             let stop = cancel.clone();
             let server = tokio::spawn(async move {
                 axum::serve(listener, local_routes).with_graceful_shutdown(stop.cancelled_owned()).await
             });
-            (Server::Local(server), None, None)
+            (Server::Local(server, pipeline), None, None)
         }
     };
     let slack_on = slack_checkins.is_some();
@@ -254,7 +278,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         engine: assistant.clone(),
         manifests: manifest_rx.clone(),
         config: goals_config.clone(),
-        delivery: Delivery::new(assistant.clone(), slack_client),
+        delivery: Delivery::new(assistant.clone(), slack_outbound),
     };
     let scheduler = tokio::spawn(
         scheduler::run(
@@ -286,17 +310,18 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     // The scheduler stops first, so no check-in starts while the server drains.
     let _ = scheduler.await;
     let served: anyhow::Result<()> = match server {
-        Server::Local(task) => match task.await {
-            Ok(result) => result.context("failed to serve HTTP"),
-            Err(e) => Err(anyhow::Error::new(e).context("the HTTP server task failed")),
-        },
+        Server::Local(task, pipeline) => {
+            let served = match task.await {
+                Ok(result) => result.context("failed to serve HTTP"),
+                Err(e) => Err(anyhow::Error::new(e).context("the HTTP server task failed")),
+            };
+            // The worker finishes the page's messages in flight; the inbox flushes and closes.
+            pipeline.shutdown().await;
+            served
+        }
         Server::Full(running) => running.shutdown().await.context("failed to stop the assistant service"),
     };
 
-    tasks.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tasks.wait()).await.is_err() {
-        warn!(timeout_s = DRAIN_TIMEOUT.as_secs(), "messages still in flight at shutdown were abandoned");
-    }
     // Plugin children stop once no message can call them any more.
     plugins.stop().await;
     drop(watcher);
@@ -336,8 +361,14 @@ fn slack_config() -> anyhow::Result<Option<SlackConfig>> {
 }
 
 enum Server {
-    Local(tokio::task::JoinHandle<std::io::Result<()>>),
+    Local(tokio::task::JoinHandle<std::io::Result<()>>, wellbeing_webhook::pipeline::Pipeline),
     Full(wellbeing_webhook::server::Running),
+}
+
+/// Where the inbox and its worker run.
+enum Pipeline {
+    Service(Box<wellbeing_webhook::server::Prepared>),
+    Local(wellbeing_webhook::pipeline::Pipeline),
 }
 
 fn print_banner(

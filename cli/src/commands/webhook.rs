@@ -236,10 +236,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
     // Once a minute: reminders, nudges, questions and the weekly insight by Slack DM; progress
     // into Goal.status. It stops with the service (same token).
-    let slack_app = &running.state.slack;
     let goals_loop = GoalsLoop {
         engine: running.state.engine.clone(),
-        delivery: Delivery::new(running.state.engine.clone(), Some(slack_app.client.clone())),
+        delivery: Delivery::new(running.state.engine.clone(), Some(running.state.slack.outbound.clone())),
         source: goal_source,
         config: goals_config,
         progress_user: None,

@@ -57,8 +57,19 @@ impl Api {
         Ok(Api { base: base.trim_end_matches('/').to_string(), token: token.to_string(), http })
     }
 
+    /// Send one message. It carries a key of its own, so when the connection drops before the
+    /// answer arrives, the one resend is the same message: recorded and answered once.
     pub async fn send(&self, text: &str) -> anyhow::Result<SendResult> {
-        self.post("/api/local/messages", &SendRequest { text: text.to_string() }).await
+        let request = SendRequest { text: text.to_string(), key: Some(wellbeing_common::id::new_id()) };
+        match self.post("/api/local/messages", &request).await {
+            Err(e)
+                if e.downcast_ref::<reqwest::Error>()
+                    .is_some_and(|e| e.is_connect() || e.is_timeout() || e.is_request()) =>
+            {
+                self.post("/api/local/messages", &request).await
+            }
+            other => other,
+        }
     }
 
     pub async fn forget(&self) -> anyhow::Result<u64> {
@@ -78,7 +89,8 @@ impl Api {
             .with_context(|| format!("failed to reach the running assistant at {}", self.base))?;
         let status = res.status();
         let bytes = res.bytes().await.with_context(|| format!("failed to read the answer from {url}"))?;
-        if !status.is_success() {
+        // 202: recorded, but not answered yet (the answer appears on the page and in `wellbeing chat` history).
+        if !status.is_success() || status == reqwest::StatusCode::ACCEPTED {
             let reason = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
                 .and_then(|v| v["error"].as_str().map(str::to_string))

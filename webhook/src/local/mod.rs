@@ -29,6 +29,8 @@ use wellbeing_assistant::error_chain;
 
 /// The local user's id in the database.
 pub const LOCAL_USER: &str = "local:me";
+/// The local user's identity on the page: `local:me`.
+pub const LOCAL_NAME: &str = "me";
 
 /// Longest message accepted, in characters: a check-in is a few sentences; this bounds what one
 /// request can make the extractor and the database do.
@@ -93,6 +95,11 @@ pub enum LocalError {
     TooLong,
     #[error("the assistant is shutting down")]
     ShuttingDown,
+    /// Recorded, and still being handled when the request stopped waiting.
+    #[error("still working on it: the answer will appear in the conversation")]
+    Pending,
+    #[error("the message was recorded but could not be handled (the assistant's log says why)")]
+    Failed,
     #[error("failed to {action}")]
     Backend {
         action: &'static str,
@@ -111,6 +118,8 @@ impl LocalError {
             LocalError::Empty => StatusCode::BAD_REQUEST,
             LocalError::TooLong => StatusCode::PAYLOAD_TOO_LARGE,
             LocalError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            LocalError::Pending => StatusCode::ACCEPTED,
+            LocalError::Failed => StatusCode::INTERNAL_SERVER_ERROR,
             LocalError::Backend { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -132,8 +141,10 @@ impl IntoResponse for LocalError {
 pub trait LocalBackend: Send + Sync + 'static {
     /// Name the assistant speaks under (the active persona's display name).
     fn assistant_name(&self) -> String;
-    /// Handle one message from the local user to the end: stored, answered, recorded.
-    async fn send(&self, text: &str) -> Result<SendResult, LocalError>;
+    /// Handle one message from the local user to the end: stored, answered, recorded. `row` is
+    /// what the local channel's inbound adapter made of the request; the same idempotency key
+    /// sent again returns the first answer and records nothing new.
+    async fn send(&self, row: crate::inbox::NewRow) -> Result<SendResult, LocalError>;
     /// Messages with an id above `after`, oldest first; `None`: the newest `limit`, oldest first.
     async fn messages(&self, after: Option<i64>, limit: usize) -> Result<Vec<LocalMessage>, LocalError>;
     /// Delete everything the assistant stores. Returns the number of rows deleted.
@@ -184,7 +195,7 @@ impl LocalAuth {
         origin.strip_prefix("http://").is_some_and(|o| o.eq_ignore_ascii_case(host))
     }
 
-    fn check_api(&self, headers: &HeaderMap) -> Result<(), Rejection> {
+    pub(crate) fn check_api(&self, headers: &HeaderMap) -> Result<(), Rejection> {
         if !self.origin_allowed(headers) {
             return Err(Rejection::Forbidden("requests from other origins are not accepted"));
         }
@@ -201,9 +212,18 @@ impl LocalAuth {
 }
 
 #[derive(Debug)]
-enum Rejection {
+pub(crate) enum Rejection {
     Unauthorized,
     Forbidden(&'static str),
+}
+
+impl Rejection {
+    pub(crate) fn refusal(&self) -> crate::channel::Refusal {
+        match self {
+            Rejection::Unauthorized => crate::channel::Refusal::new(StatusCode::UNAUTHORIZED, "token"),
+            Rejection::Forbidden(_) => crate::channel::Refusal::new(StatusCode::FORBIDDEN, "origin"),
+        }
+    }
 }
 
 impl IntoResponse for Rejection {
@@ -296,31 +316,46 @@ async fn list_messages(
     }
 }
 
-#[derive(Serialize, Deserialize)]
-pub struct SendRequest {
-    pub text: String,
-}
+pub use crate::channel::local::SendRequest;
 
 #[instrument(name = "local_send", skip_all)]
 async fn send_message(State(state): State<LocalState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Err(r) = state.auth.check_api(&headers) {
-        return r.into_response();
-    }
-    let Ok(req) = serde_json::from_slice::<SendRequest>(&body) else {
-        return (StatusCode::BAD_REQUEST, Json(serde_json::json!({ "error": "expected JSON {\"text\": \"...\"}" })))
-            .into_response();
+    use crate::channel::{InboundAdapter, InboundRequest, Parsed};
+    let adapter = crate::channel::local::LocalInbound {
+        auth: state.auth.clone(),
+        identity: wellbeing_assistant::people::Identity::local(LOCAL_NAME),
+        person: LOCAL_USER.to_string(),
     };
-    let text = req.text.trim();
-    if text.is_empty() {
-        return LocalError::Empty.into_response();
+    let request = InboundRequest { headers: &headers, body: &body, now: chrono::Utc::now() };
+    if let Err(refusal) = adapter.verify(&request) {
+        return match refusal.status {
+            StatusCode::UNAUTHORIZED => Rejection::Unauthorized.into_response(),
+            _ => Rejection::Forbidden("requests from other origins are not accepted").into_response(),
+        };
     }
-    if text.chars().count() > MAX_MESSAGE_CHARS {
-        return LocalError::TooLong.into_response();
-    }
-    match state.backend.send(text).await {
+    let row = match adapter.parse(&request) {
+        Ok(Parsed::Rows(mut rows)) if rows.len() == 1 => rows.remove(0),
+        Ok(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(refusal) => return refused(refusal),
+    };
+    match state.backend.send(row).await {
         Ok(result) => Json(result).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// A malformed local request, said the way the page shows errors.
+fn refused(refusal: crate::channel::Refusal) -> Response {
+    let error = match refusal.reason {
+        "empty" => LocalError::Empty.to_string(),
+        "too_long" => LocalError::TooLong.to_string(),
+        "key" => format!(
+            "key must be at most {} characters, none of them control characters",
+            crate::channel::local::MAX_KEY_CHARS
+        ),
+        _ => "expected JSON {\"text\": \"...\", \"key\": \"...\"}".to_string(),
+    };
+    (refusal.status, Json(serde_json::json!({ "error": error }))).into_response()
 }
 
 #[derive(Serialize, Deserialize)]

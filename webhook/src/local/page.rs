@@ -133,6 +133,12 @@ pub fn render(assistant_name: &str, messages: &[LocalMessage], token: &str) -> S
   let lastId = Number(list.dataset.lastId) || 0;
   const headers = {{ 'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json' }};
 
+  function newKey() {{
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }}
   function el(tag, cls, text) {{
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -186,11 +192,17 @@ pub fn render(assistant_name: &str, messages: &[LocalMessage], token: &str) -> S
     if (!text) return;
     button.disabled = true;
     status.textContent = '';
+    // One key per message: if the connection drops before the answer, the resend is the same
+    // message, recorded and answered once.
+    const payload = JSON.stringify({{ text, key: newKey() }});
+    const post = () => fetch('/api/local/messages', {{ method: 'POST', headers, body: payload }});
     try {{
-      const r = await fetch('/api/local/messages', {{ method: 'POST', headers, body: JSON.stringify({{ text }}) }});
+      let r;
+      try {{ r = await post(); }} catch (_) {{ r = await post(); }}
       const body = await r.json().catch(() => ({{}}));
       if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
       input.value = '';
+      if (r.status === 202) {{ status.textContent = body.error || 'Still working on it.'; return; }}
       body.messages.forEach(render);
     }} catch (e) {{
       status.textContent = 'Not sent: ' + e.message;

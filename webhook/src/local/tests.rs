@@ -15,6 +15,8 @@ const TOKEN: &str = "0123456789abcdef";
 struct Fake {
     messages: Mutex<Vec<LocalMessage>>,
     sent: Mutex<Vec<String>>,
+    /// The inbox key of each message sent.
+    keys: Mutex<Vec<String>>,
 }
 
 fn msg(id: i64, direction: &str, kind: &str, text: &str, checkin: Option<StoredCheckIn>) -> LocalMessage {
@@ -35,7 +37,11 @@ impl LocalBackend for Fake {
         "Sunny".into()
     }
 
-    async fn send(&self, text: &str) -> Result<SendResult, LocalError> {
+    async fn send(&self, row: crate::inbox::NewRow) -> Result<SendResult, LocalError> {
+        self.keys.lock().unwrap().push(row.event_id.clone());
+        assert_eq!(row.user_id, LOCAL_USER);
+        let text = row.payload.text().to_string();
+        let text = text.as_str();
         self.sent.lock().unwrap().push(text.to_string());
         let mut all = self.messages.lock().unwrap();
         let next = all.last().map(|m| m.id).unwrap_or(0) + 1;
@@ -168,12 +174,35 @@ async fn send_returns_reply_and_check_in_and_polling_sees_them() {
 }
 
 #[tokio::test]
+async fn the_senders_key_is_the_inbox_key_and_a_message_without_one_gets_its_own() {
+    let (app, fake) = app();
+    for body in
+        [r#"{"text":"hi","key":"msg-1"}"#, r#"{"text":"hi","key":"msg-1"}"#, r#"{"text":"hi"}"#, r#"{"text":"hi"}"#]
+    {
+        let (status, text) = call(
+            &app,
+            post_json("/api/local/messages")
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+    }
+    let keys = fake.keys.lock().unwrap().clone();
+    assert_eq!(keys[..2], ["local:msg-1", "local:msg-1"], "a resend is the same message");
+    assert!(keys[2].starts_with("local:") && keys[3].starts_with("local:") && keys[2] != keys[3], "{keys:?}");
+}
+
+#[tokio::test]
 async fn empty_long_and_malformed_messages_are_refused() {
     let (app, fake) = app();
     let long = format!(r#"{{"text":"{}"}}"#, "a".repeat(MAX_MESSAGE_CHARS + 1));
     for (body, want) in [
         (r#"{"text":"   "}"#.to_string(), StatusCode::BAD_REQUEST),
         (long, StatusCode::PAYLOAD_TOO_LARGE),
+        (format!(r#"{{"text":"hi","key":"{}"}}"#, "k".repeat(101)), StatusCode::BAD_REQUEST),
+        (r#"{"text":"hi","key":"a\u0000b"}"#.to_string(), StatusCode::BAD_REQUEST),
         ("not json".to_string(), StatusCode::BAD_REQUEST),
         ("x".repeat(MAX_MESSAGE_CHARS * 5), StatusCode::PAYLOAD_TOO_LARGE),
     ] {
