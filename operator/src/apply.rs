@@ -82,3 +82,31 @@ where
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use http::{Request, Response};
+    use kube::{Client, client::Body};
+    use wellbeing_crds::Plugin;
+
+    /// A status write the apiserver never answers gives up (on tokio's paused clock, which jumps
+    /// ahead once nothing else can run), so the reconcile slot is freed and the error policy retries.
+    #[tokio::test(start_paused = true)]
+    async fn a_status_write_that_never_returns_is_given_up() {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api: Api<Plugin> = Api::namespaced(Client::new(service, "default"), "ns");
+        let apiserver = tokio::spawn(async move {
+            // Take the request and never answer it.
+            let _held = handle.next_request().await;
+            std::future::pending::<()>().await
+        });
+        let error = apply_status(&api, "weather", &serde_json::json!({"status": {}}), "Plugin").await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Kube { action: "apply status of", source: kube::Error::Service(_), .. }),
+            "{error:?}"
+        );
+        apiserver.abort();
+    }
+}
