@@ -41,6 +41,24 @@ pub mod reasons {
     pub const STORE_UNREACHABLE: &str = "StoreUnreachable";
     pub const SECRET_PRESENT: &str = "SecretPresent";
     pub const SECRET_MISSING: &str = "SecretMissing";
+
+    // Why a child (Deployment, Service, CronJob ...) could not be fetched, built or applied; the
+    // operator puts these on `Ready=False` and retries with backoff.
+    /// The apiserver failed the request (5xx, a full Service IP range, no connection ...).
+    pub const APPLY_FAILED: &str = "ApplyFailed";
+    /// A ResourceQuota of the namespace refused the child (403 "exceeded quota").
+    pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
+    /// RBAC or an admission webhook refused the request (403).
+    pub const FORBIDDEN: &str = "Forbidden";
+    /// Another field manager owns a field the operator sets, or the object changed meanwhile (409).
+    pub const CONFLICT: &str = "Conflict";
+    /// The apiserver found the child invalid (400, 422).
+    pub const INVALID: &str = "Invalid";
+    /// The child is larger than the apiserver accepts (413, or a ConfigMap over 1 MiB).
+    pub const TOO_LARGE: &str = "TooLarge";
+
+    /// Every reason of a failed child, for telling a failure from a stage of normal progress.
+    pub const CHILD_FAILURES: [&str; 6] = [APPLY_FAILED, QUOTA_EXCEEDED, FORBIDDEN, CONFLICT, INVALID, TOO_LARGE];
 }
 
 /// The three values `metav1.Condition.status` may take. The upstream schema carries no enum, so

@@ -24,6 +24,14 @@ use crate::persona::Weekday;
     printcolumn(name = "Progress", type_ = "string", json_path = ".status.progress.summary"),
     printcolumn(name = "On track", type_ = "boolean", json_path = ".status.progress.onTrack"),
     printcolumn(name = "Covered by", type_ = "string", json_path = ".status.coveredBy"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message",
+        priority = 1
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

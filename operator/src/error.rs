@@ -25,6 +25,9 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// Caught before the apply, which the apiserver would refuse.
+    #[error("refused to apply {kind} {name}: its data is {size} bytes, more than the {limit} the apiserver accepts")]
+    TooLarge { kind: &'static str, name: String, size: usize, limit: usize },
     #[error("{kind} {name} has no namespace; every wellbeing.dev kind is namespaced")]
     MissingNamespace { kind: &'static str, name: String },
 }
@@ -36,6 +39,7 @@ impl Error {
             Error::Kube { .. } => "kube",
             Error::Store { source, .. } => source.reason(),
             Error::Serialize { .. } => "serialize",
+            Error::TooLarge { .. } => "too_large",
             Error::MissingNamespace { .. } => "missing_namespace",
         }
     }

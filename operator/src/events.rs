@@ -6,7 +6,7 @@ use kube::{
     Resource,
     runtime::events::{Event, EventType},
 };
-use wellbeing_crds::conditions::{find, types};
+use wellbeing_crds::conditions::{find, reasons, types};
 
 use crate::context::Context;
 
@@ -26,11 +26,18 @@ pub struct Transition {
 /// Events for the conditions whose status changed between `old` and `new`. `Ready` is reported
 /// on every change (including its first appearance); a trouble condition when it turns on, and
 /// when it clears; other conditions when they change from a previous value.
+///
+/// A child failure is a transition of its own even when `Ready` was already `False` (Deploying
+/// -> ApplyFailed, ApplyFailed -> QuotaExceeded, and back): once per reason, never per retry, so
+/// a message that changes between retries (a quota's current usage) raises no new Event.
 pub fn transitions(old: &[Condition], new: &[Condition]) -> Vec<Transition> {
     let mut out = Vec::new();
     for c in new {
-        let prev = find(old, &c.type_).map(|p| p.status.as_str());
-        if prev == Some(c.status.as_str()) {
+        let previous = find(old, &c.type_);
+        let prev = previous.map(|p| p.status.as_str());
+        let failure_changed = c.type_ == types::READY
+            && previous.is_some_and(|p| p.reason != c.reason && (is_failure(&p.reason) || is_failure(&c.reason)));
+        if prev == Some(c.status.as_str()) && !failure_changed {
             continue;
         }
         let is_true = c.status == "True";
@@ -54,6 +61,10 @@ pub fn transitions(old: &[Condition], new: &[Condition]) -> Vec<Transition> {
         }
     }
     out
+}
+
+fn is_failure(reason: &str) -> bool {
+    reasons::CHILD_FAILURES.contains(&reason)
 }
 
 /// Publish the transition Events of one object.
@@ -110,6 +121,31 @@ mod tests {
         assert_eq!(off.len(), 1);
         assert!(!off[0].warning);
         assert!(transitions(&bad, &bad).is_empty(), "no change, no event");
+    }
+
+    #[test]
+    fn a_child_failure_is_one_event_per_reason_not_per_retry() {
+        let deploying = conds(&[Desired::new(types::READY, false, reasons::DEPLOYING, "waiting")]);
+        let failed = |reason, msg: &str| {
+            merge(
+                &deploying,
+                &[Desired::new(types::READY, false, reason, msg)],
+                Some(1),
+                Time(jiff::Timestamp::UNIX_EPOCH),
+            )
+        };
+        let quota = failed(reasons::QUOTA_EXCEEDED, "failed to apply Deployment d: exceeded quota, used: 1");
+        let on = transitions(&deploying, &quota);
+        assert_eq!(on.len(), 1, "Ready was False already, but now for a failure");
+        assert!(on[0].warning);
+        assert_eq!(on[0].reason, reasons::QUOTA_EXCEEDED);
+        let retried = failed(reasons::QUOTA_EXCEEDED, "failed to apply Deployment d: exceeded quota, used: 2");
+        assert!(transitions(&quota, &retried).is_empty(), "a retry with other numbers is no transition");
+        let other = failed(reasons::APPLY_FAILED, "failed to apply Service s: Internal error");
+        assert_eq!(transitions(&quota, &other).len(), 1);
+        assert_eq!(transitions(&other, &deploying).len(), 1, "the failure cleared");
+        let secrets = conds(&[Desired::new(types::READY, false, reasons::WAITING_FOR_SECRETS, "waiting")]);
+        assert!(transitions(&secrets, &deploying).is_empty(), "progress between non-failure reasons stays quiet");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::{
     context::Context,
     error::{Error, Result, kube_err},
     events,
+    failure::{self, ChildFailure},
 };
 
 pub const KIND: &str = "Goal";
@@ -66,6 +67,18 @@ pub fn decide(goal: &Goal, plugins: &[Plugin], now: DateTime<Utc>) -> GoalView {
     }
 }
 
+/// The operator's part of the status when the Plugins could not be listed: `Ready=False` with
+/// the failure; the coverage found last stays, with its condition as it was.
+pub fn failed(goal: &Goal, failure: &ChildFailure, now: DateTime<Utc>) -> GoalView {
+    let old = goal.status.clone().unwrap_or_default();
+    let generation = goal.metadata.generation;
+    GoalView {
+        covered_by: old.covered_by,
+        conditions: crate::failure::conditions(&old.conditions, &[], failure, generation, time_from_chrono(now)),
+        observed_generation: generation,
+    }
+}
+
 pub fn changed(goal: &Goal, view: &GoalView) -> bool {
     let Some(old) = goal.status.as_ref() else { return true };
     let GoalView { covered_by, conditions, observed_generation } = view;
@@ -97,17 +110,39 @@ pub async fn reconcile(goal: Arc<Goal>, ctx: Arc<Context>) -> Result<Action> {
         return Ok(Action::await_change());
     }
     let plugins: Api<Plugin> = Api::namespaced(ctx.client.clone(), &ns);
-    let list = plugins.list(&ListParams::default()).await.map_err(kube_err("list", "Plugin", &ns))?;
+    let goals: Api<Goal> = Api::namespaced(ctx.client.clone(), &ns);
+    let list = match plugins.list(&ListParams::default()).await {
+        Ok(list) => list,
+        Err(e) => {
+            // Say so in the status (once), then let the error policy retry with backoff.
+            let error = kube_err("list", "Plugins in", &ns)(e);
+            let Some(failure) = failure::of(&error) else { return Err(error) };
+            let view = failed(&goal, &failure, ctx.now());
+            if changed(&goal, &view) {
+                let written = write_status(&ctx, &goals, &goal, &view).await;
+                if let Err(write) = written {
+                    failure::status_write_failed(KIND, &ns, &name, &write);
+                }
+            }
+            return Err(error);
+        }
+    };
     let view = decide(&goal, &list.items, ctx.now());
     if changed(&goal, &view) {
-        let goals: Api<Goal> = Api::namespaced(ctx.client.clone(), &ns);
-        apply_status(&goals, &name, &status_patch(&view), KIND).await?;
-        let old = goal.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-        events::publish(&ctx, goal.as_ref(), old, &view.conditions).await;
+        // A failed write goes to the error policy: logged at warn with the object, retried with backoff.
+        write_status(&ctx, &goals, &goal, &view).await?;
         info!(namespace = %ns, name = %name, covered_by = ?view.covered_by, "goal status updated");
     }
     // Plugin changes trigger this reconcile through the watch; the requeue is only a safety net.
     Ok(Action::requeue(std::time::Duration::from_secs(3600)))
+}
+
+/// Write the operator's part of the status, then publish the Events of its condition transitions.
+async fn write_status(ctx: &Context, api: &Api<Goal>, goal: &Goal, view: &GoalView) -> Result<()> {
+    apply_status(api, &goal.name_any(), &status_patch(view), KIND).await?;
+    let old = goal.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    events::publish(ctx, goal, old, &view.conditions).await;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,9 +150,10 @@ mod tests {
     use super::*;
     use crate::{
         config::OperatorConfig,
-        test_support::{FakeStore, Routes, at, fixture, goal, list, plugin, to_json, with_status},
+        test_support::{FakeStore, Routes, api_error, at, fixture, goal, list, plugin, to_json, with_status},
     };
     use http::Method;
+    use serde_json::json;
     use wellbeing_crds::conditions::find;
 
     const GOALS: &str = "/apis/wellbeing.dev/v1alpha1/namespaces/ns/goals";
@@ -143,6 +179,53 @@ mod tests {
         let c = find(&view.conditions, types::UNCOVERED).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", reasons::NO_MATCHING_PLUGIN));
         assert_eq!(c.observed_generation, Some(2));
+    }
+
+    #[tokio::test]
+    async fn plugins_that_cannot_be_listed_fail_ready_with_one_event() {
+        let g = goal("water", "hydration");
+        let refusal = "plugins.wellbeing.dev is forbidden: User \"system:serviceaccount:wellbeing:wellbeing-operator\" \
+                       cannot list resource \"plugins\" in API group \"wellbeing.dev\" in the namespace \"ns\"";
+        let routes = |g: &Goal| {
+            Routes::new().on(Method::GET, PLUGINS, move |_| api_error(403, "Forbidden", refusal)).on(
+                Method::PATCH,
+                GOALS,
+                with_status(to_json(g)),
+            )
+        };
+        let f = fixture(
+            OperatorConfig::default(),
+            FakeStore::default(),
+            at("2026-05-04T10:00:00Z"),
+            routes(&g).into_responder(),
+        );
+        let error = reconcile(Arc::new(g.clone()), f.ctx.clone()).await.unwrap_err();
+        assert!(matches!(&error, Error::Kube { action: "list", .. }), "{error:?}");
+        let status = f.find(Method::PATCH, "/status")[0].body["status"].clone();
+        let mut keys: Vec<&str> = status.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["conditions", "coveredBy", "observedGeneration"], "progress stays the assistant's");
+        assert_eq!(status["observedGeneration"], 2);
+        let ready = &status["conditions"][0];
+        assert_eq!(
+            (&ready["type"], &ready["status"], &ready["reason"]),
+            (&json!("Ready"), &json!("False"), &json!("Forbidden"))
+        );
+        assert_eq!(ready["message"], format!("failed to list Plugins in ns: {refusal}"));
+        let events = f.find(Method::POST, "/events");
+        assert_eq!(events.len(), 1, "{:?}", f.lines());
+        assert_eq!((&events[0].body["type"], &events[0].body["reason"]), (&json!("Warning"), &json!("Forbidden")));
+
+        let mut again = g;
+        again.status = Some(serde_json::from_value(status).unwrap());
+        let f = fixture(
+            OperatorConfig::default(),
+            FakeStore::default(),
+            at("2026-05-04T10:00:05Z"),
+            routes(&again).into_responder(),
+        );
+        reconcile(Arc::new(again), f.ctx.clone()).await.unwrap_err();
+        assert_eq!(f.lines(), [format!("GET {PLUGINS}")], "the same failure writes nothing");
     }
 
     #[tokio::test]

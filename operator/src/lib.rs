@@ -11,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod events;
+pub mod failure;
 pub mod goal;
 pub mod leader;
 pub mod metrics;

@@ -50,6 +50,15 @@ pub fn not_found() -> Reply {
     )
 }
 
+/// An error as the apiserver sends it: a `Status` with code, reason and message.
+pub fn api_error(code: u16, reason: &str, message: &str) -> Reply {
+    (
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": message, "reason": reason, "code": code}),
+    )
+}
+
 pub fn list(items: Vec<Value>) -> Reply {
     (200, json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items}))
 }
@@ -154,6 +163,12 @@ impl Routes {
         self.0.push((method, path_part.to_string(), Box::new(f)));
         self
     }
+    /// These routes, then `rest`'s: a test's failing route wins over the usual answers.
+    pub fn then(mut self, rest: Routes) -> Self {
+        self.0.extend(rest.0);
+        self
+    }
+
     /// Answer every label-selected LIST of a plugin's children with an empty list (registered
     /// first, so it wins over GETs of a single child).
     pub fn no_children(mut self, namespace: &str) -> Self {

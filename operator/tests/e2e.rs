@@ -8,8 +8,9 @@
 //! endpoints, the four controllers, the Kubernetes secret store), applies examples/, and follows
 //! the story: CronJobs and status for the Persona, one SecretRequirement for the missing
 //! secret, the secret-free plugins' children, the waiting plugin deployed once its Kubernetes
-//! Secret exists, a Persona conflict and its resolution, invalid manifests refused at apply time,
-//! and cleanup when everything is deleted.
+//! Secret exists, a Persona conflict and its resolution, a plugin whose Service a ResourceQuota
+//! refuses (and its recovery), invalid manifests refused at apply time, and cleanup when
+//! everything is deleted.
 
 use std::{future::Future, net::SocketAddr, path::Path, sync::Arc, time::Duration};
 
@@ -18,7 +19,8 @@ use k8s_openapi::{
         apps::v1::Deployment,
         batch::v1::CronJob,
         coordination::v1::Lease,
-        core::v1::{Namespace, Secret, Service},
+        core::v1::{Namespace, ResourceQuota, Secret, Service},
+        events::v1::Event,
         networking::v1::NetworkPolicy,
     },
     apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
@@ -374,6 +376,82 @@ async fn operator_end_to_end() {
         }
     })
     .await;
+
+    // A Service the apiserver refuses (a ResourceQuota with no room for another Service): the
+    // plugin says so in its status, with one Warning Event, and recovers once there is room.
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), &ns);
+    let quota: ResourceQuota = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "no-more-services", "namespace": ns},
+        "spec": {"hard": {"services": "0"}}
+    }))
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.expect("quota");
+    // Until the quota controller has counted, admission refuses with "status unknown for quota".
+    eventually("the quota counted", || {
+        let quotas = quotas.clone();
+        async move {
+            let q = quotas.get("no-more-services").await.map_err(|e| e.to_string())?;
+            let used = q.status.and_then(|s| s.used).unwrap_or_default();
+            if used.contains_key("services") { Ok(()) } else { Err("no usage yet".into()) }
+        }
+    })
+    .await;
+    let mut blocked: Plugin = serde_json::from_value(json!({
+        "apiVersion": "wellbeing.dev/v1alpha1", "kind": "Plugin",
+        "metadata": {"name": "no-room"},
+        "spec": {"description": "A plugin whose Service finds no room",
+                 "source": {"python": {"module": "no-room/v1.py", "code": "def run(args):\n    return {}\n"}}}
+    }))
+    .unwrap();
+    blocked.metadata.namespace = Some(ns.clone());
+    plugins.patch("no-room", &PatchParams::apply(MANAGER).force(), &Patch::Apply(&blocked)).await.unwrap();
+    eventually("no-room Failed with QuotaExceeded naming its Service", || {
+        let plugins = plugins.clone();
+        async move {
+            let p = plugins.get("no-room").await.map_err(|e| e.to_string())?;
+            let s = p.status.ok_or("no status")?;
+            let ready = find(&s.conditions, types::READY).ok_or("no Ready")?;
+            if s.phase == PluginPhase::Failed
+                && ready.status == "False"
+                && ready.reason == "QuotaExceeded"
+                && ready.message.contains("Service plugin-no-room")
+                && ready.message.contains("exceeded quota")
+                && s.observed_generation == p.metadata.generation
+            {
+                Ok(())
+            } else {
+                Err(format!("{s:?}"))
+            }
+        }
+    })
+    .await;
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let quota_events = |list: Vec<Event>| {
+        list.into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("no-room"))
+            .filter(|e| e.reason.as_deref() == Some("QuotaExceeded"))
+            .collect::<Vec<_>>()
+    };
+    eventually("one QuotaExceeded Event", || {
+        let events = events.clone();
+        async move {
+            let found = quota_events(events.list(&ListParams::default()).await.map_err(|e| e.to_string())?.items);
+            // The recorder folds repeats into the Event's series; one object either way.
+            if found.len() == 1 { Ok(()) } else { Err(format!("{} events", found.len())) }
+        }
+    })
+    .await;
+    quotas.delete("no-more-services", &DeleteParams::default()).await.expect("quota deleted");
+    eventually("no-room Deploying once the quota is gone", || {
+        let plugins = plugins.clone();
+        async move {
+            let s = plugins.get("no-room").await.map_err(|e| e.to_string())?.status.ok_or("no status")?;
+            if s.phase == PluginPhase::Deploying { Ok(()) } else { Err(format!("{s:?}")) }
+        }
+    })
+    .await;
+    plugins.delete("no-room", &DeleteParams::default()).await.expect("no-room deleted");
 
     // Invalid manifests are refused at apply time, naming the field.
     let bad_goal = json!({

@@ -337,6 +337,27 @@ pub fn decide(persona: &Persona, peers: &Peers, now: DateTime<Utc>, config: &Ope
     Decision { cronjobs, status, wake_at }
 }
 
+/// The status after a failed reconcile: `Ready=False` with the failure. With the `decided` status
+/// (the CronJobs failed) its other conditions stand, but no check-in is announced: which of the
+/// CronJobs carry today's times is not known. Without one (the peers could not be listed) the
+/// previous status stays, with the failure.
+pub fn failed_status(
+    persona: &Persona,
+    decided: Option<&PersonaStatus>,
+    failure: &crate::failure::ChildFailure,
+    now: DateTime<Utc>,
+) -> PersonaStatus {
+    let old = persona.status.clone().unwrap_or_default();
+    let generation = persona.metadata.generation;
+    let now = wellbeing_crds::conditions::time_from_chrono(now);
+    let decided_conditions = decided.map(|d| d.conditions.as_slice()).unwrap_or_default();
+    let conditions = crate::failure::conditions(&old.conditions, decided_conditions, failure, generation, now);
+    match decided {
+        Some(d) => PersonaStatus { conditions, next_check_ins: vec![], next_check_in: None, ..d.clone() },
+        None => PersonaStatus { conditions, version: Some(persona.version()), observed_generation: generation, ..old },
+    }
+}
+
 /// Whether the status must be written: anything but condition timestamps differs.
 pub fn status_changed(old: Option<&PersonaStatus>, new: &PersonaStatus) -> bool {
     let Some(old) = old else { return true };
@@ -556,6 +577,30 @@ mod tests {
             Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::UNIX_EPOCH));
         let peers = Peers::from_list(&me, &[me.clone(), other, off, leaving]);
         assert_eq!(peers.other_active, ["stormy"]);
+    }
+
+    #[test]
+    fn a_failure_keeps_the_decided_conditions_and_announces_nothing() {
+        let p = persona("sunny", true, 3, "Europe/Berlin");
+        let d = decide(&p, &Peers::default(), at(NOON_BERLIN), &config());
+        let failure = crate::failure::ChildFailure {
+            reason: reasons::FORBIDDEN,
+            message: "failed to apply CronJob sunny-checkin-0: no".into(),
+        };
+        let failed = failed_status(&p, Some(&d.status), &failure, at(NOON_BERLIN));
+        assert!(failed.next_check_ins.is_empty() && failed.next_check_in.is_none());
+        assert_eq!(failed.observed_generation, Some(1));
+        assert_eq!(find(&failed.conditions, types::READY).unwrap().reason, reasons::FORBIDDEN);
+        assert!(find(&failed.conditions, types::CONFLICT).is_some());
+        assert!(status_changed(None, &failed));
+
+        // The peers could not be listed: the last status stays, with the failure.
+        let mut scheduled = p.clone();
+        scheduled.status = Some(d.status.clone());
+        let failed = failed_status(&scheduled, None, &failure, at(NOON_BERLIN));
+        assert_eq!(failed.next_check_ins, d.status.next_check_ins, "the CronJobs were not touched");
+        assert!(!is_true(&failed.conditions, types::READY));
+        assert_eq!(failed.conditions.len(), d.status.conditions.len());
     }
 
     #[test]

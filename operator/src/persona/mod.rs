@@ -7,13 +7,13 @@ use std::{sync::Arc, time::Duration};
 use k8s_openapi::api::batch::v1::CronJob;
 use kube::{Api, ResourceExt, api::ListParams, runtime::controller::Action};
 use tracing::{Span, field, info, instrument};
-use wellbeing_crds::Persona;
+use wellbeing_crds::{Persona, PersonaStatus};
 
 use crate::{
     apply::{apply, apply_status, delete_stale},
     context::Context,
     error::{Error, Result, kube_err},
-    events,
+    events, failure,
 };
 use build::{Peers, conditions_of, cronjob_selector, decide, status_changed, status_patch};
 
@@ -39,29 +39,24 @@ pub async fn reconcile(persona: Arc<Persona>, ctx: Arc<Context>) -> Result<Actio
     // The controllers' cache has the namespace's Personas; list only when there is none.
     let all = match ctx.caches.personas_in(&ns).await {
         Some(cached) => cached,
-        None => personas.list(&ListParams::default()).await.map_err(kube_err("list", KIND, &ns))?.items,
+        None => match personas.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(e) => return failed(&ctx, &personas, &persona, None, kube_err("list", "Personas in", &ns)(e)).await,
+        },
     };
     let peers = Peers::from_list(&persona, &all);
     let now = ctx.now();
     let decision = decide(&persona, &peers, now, &ctx.config);
 
     // CronJobs before status: the status must not announce check-ins that were never scheduled.
-    let cronjobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut keep = Vec::with_capacity(decision.cronjobs.len());
-    for cj in &decision.cronjobs {
-        let cj_name = cj.name_any();
-        apply(&cronjobs, &cj_name, cj, "CronJob").await?;
-        keep.push(cj_name);
-    }
-    let deleted = delete_stale(&cronjobs, &cronjob_selector(&name), &keep, "CronJob").await?;
-    if !deleted.is_empty() {
-        info!(namespace = %ns, name = %name, deleted = ?deleted, "removed check-in CronJobs no longer wanted");
+    if let Err(error) = apply_cronjobs(&ctx, &ns, &name, &decision).await {
+        return failed(&ctx, &personas, &persona, Some(&decision), error).await;
     }
 
     let old = persona.status.as_ref();
     if status_changed(old, &decision.status) {
-        apply_status(&personas, &name, &status_patch(&decision.status), KIND).await?;
-        events::publish(&ctx, persona.as_ref(), conditions_of(old), &decision.status.conditions).await;
+        // A failed write goes to the error policy: logged at warn with the object, retried with backoff.
+        write_status(&ctx, &personas, &persona, &decision.status).await?;
         info!(namespace = %ns, name = %name, check_ins = decision.status.next_check_ins.len(), "persona status updated");
     }
 
@@ -73,12 +68,56 @@ pub async fn reconcile(persona: Arc<Persona>, ctx: Arc<Context>) -> Result<Actio
     Ok(Action::requeue(wait))
 }
 
+/// Apply the day's CronJobs and delete the ones no longer wanted.
+async fn apply_cronjobs(ctx: &Context, ns: &str, name: &str, decision: &build::Decision) -> Result<()> {
+    let cronjobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), ns);
+    let mut keep = Vec::with_capacity(decision.cronjobs.len());
+    for cj in &decision.cronjobs {
+        let cj_name = cj.name_any();
+        apply(&cronjobs, &cj_name, cj, "CronJob").await?;
+        keep.push(cj_name);
+    }
+    let deleted = delete_stale(&cronjobs, &cronjob_selector(name), &keep, "CronJob").await?;
+    if !deleted.is_empty() {
+        info!(namespace = %ns, name = %name, deleted = ?deleted, "removed check-in CronJobs no longer wanted");
+    }
+    Ok(())
+}
+
+/// Say in the status why the reconcile failed (once: an unchanged failure writes nothing), then
+/// hand the error to the error policy, which retries with backoff.
+async fn failed(
+    ctx: &Context,
+    api: &Api<Persona>,
+    persona: &Persona,
+    decision: Option<&build::Decision>,
+    error: Error,
+) -> Result<Action> {
+    let Some(failure) = failure::of(&error) else { return Err(error) };
+    let new = build::failed_status(persona, decision.map(|d| &d.status), &failure, ctx.now());
+    if status_changed(persona.status.as_ref(), &new) {
+        let written = write_status(ctx, api, persona, &new).await;
+        if let Err(write) = written {
+            let ns = persona.namespace().unwrap_or_default();
+            failure::status_write_failed(KIND, &ns, &persona.name_any(), &write);
+        }
+    }
+    Err(error)
+}
+
+/// Write the status, then publish the Events of its condition transitions (only once written).
+async fn write_status(ctx: &Context, api: &Api<Persona>, persona: &Persona, new: &PersonaStatus) -> Result<()> {
+    apply_status(api, &persona.name_any(), &status_patch(new), KIND).await?;
+    events::publish(ctx, persona, conditions_of(persona.status.as_ref()), &new.conditions).await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{
         config::OperatorConfig,
-        test_support::{FakeStore, Routes, at, echo, fixture, list, persona, to_json, with_status},
+        test_support::{FakeStore, Routes, api_error, at, echo, fixture, list, persona, to_json, with_status},
     };
     use http::Method;
     use serde_json::json;
@@ -157,6 +196,47 @@ mod tests {
         let event = &f.find(Method::POST, "/events")[0];
         assert_eq!(event.body["reason"], "Scheduled");
         assert_eq!(event.body["regarding"]["name"], "sunny");
+    }
+
+    #[tokio::test]
+    async fn a_cronjob_over_quota_fails_ready_announces_nothing_and_raises_one_event() {
+        let p = persona("sunny", true, 3, "Europe/Berlin");
+        let quota = "cronjobs.batch \"sunny-checkin-1\" is forbidden: exceeded quota: jobs, requested: \
+                     count/cronjobs.batch=1, used: count/cronjobs.batch=1, limited: count/cronjobs.batch=1";
+        let routes = |p: &Persona| {
+            let listed = to_json(p);
+            Routes::new()
+                .on(Method::PATCH, "/status", with_status(listed.clone()))
+                .on(Method::GET, PERSONAS, move |_| list(vec![listed.clone()]))
+                .on(Method::PATCH, &format!("{CRONJOBS}/sunny-checkin-1"), move |_| api_error(403, "Forbidden", quota))
+                .on(Method::PATCH, CRONJOBS, echo)
+        };
+        let f = fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), routes(&p).into_responder());
+        let error = reconcile(Arc::new(p.clone()), f.ctx.clone()).await.unwrap_err();
+        assert!(matches!(&error, Error::Kube { kind: "CronJob", .. }), "{error:?}");
+        assert!(f.find(Method::PATCH, &format!("{CRONJOBS}/sunny-checkin-2")).is_empty(), "stopped at the refusal");
+        let status = f.find(Method::PATCH, "/status")[0].body["status"].clone();
+        assert_eq!(status["observedGeneration"], 1);
+        assert_eq!(status["nextCheckIns"], json!([]), "no check-in is announced that may not be scheduled");
+        assert!(status.get("nextCheckIn").is_none_or(|n| n.is_null()), "{status}");
+        let ready = status["conditions"][0].clone();
+        assert_eq!((&ready["type"], &ready["status"]), (&json!("Ready"), &json!("False")));
+        assert_eq!(ready["reason"], "QuotaExceeded");
+        assert_eq!(ready["message"], format!("failed to apply CronJob sunny-checkin-1: {quota}"));
+        assert_eq!(ready["observedGeneration"], 1);
+        let conflict = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Conflict").cloned();
+        assert_eq!(conflict.unwrap()["status"], "False", "the other conditions stand");
+        let events = f.find(Method::POST, "/events");
+        assert_eq!(events.len(), 1, "{:?}", f.lines());
+        assert_eq!((&events[0].body["type"], &events[0].body["reason"]), (&json!("Warning"), &json!("QuotaExceeded")));
+
+        // The retry meets the same quota: nothing new to write, no second Event.
+        let mut p = p;
+        p.status = Some(serde_json::from_value(status).unwrap());
+        let f = fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), routes(&p).into_responder());
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap_err();
+        assert!(f.find(Method::PATCH, "/status").is_empty(), "{:?}", f.lines());
+        assert!(f.find(Method::POST, "/events").is_empty());
     }
 
     #[tokio::test]

@@ -30,12 +30,13 @@ use kube::{
 use sha2::{Digest, Sha256};
 use wellbeing_crds::{
     Plugin, PluginStatus, SecretRequirement, SecretRequirementSpec,
-    conditions::{Desired, differ_ignoring_time, merge, reasons, time_from_chrono, types},
+    conditions::{Desired, differ_ignoring_time, find, merge, reasons, time_from_chrono, types},
     plugin::{LlmTask, PluginPhase},
 };
 
 use crate::{
     config::{OperatorConfig, SecretDelivery},
+    failure::ChildFailure,
     names::{LABEL_NAME, LABEL_PLUGIN, common_labels, requirement_name, truncate_label},
     secret_store::{SECRET_VALUE_KEY, kubernetes_secret_name},
     security::{container_security, pod_security, resources},
@@ -121,6 +122,15 @@ pub fn wanted_children(workload: Option<&Workload>, runs: bool, csi_secrets: boo
         config_map: matches!(workload, Workload::Python { code: Some(_), .. }),
         provider_class: deployed && csi_secrets,
     }
+}
+
+/// Whether the reconcile must look for children of kinds the plugin no longer wants: after a
+/// spec change, and until a reconcile of that spec got through (a failed one writes the new
+/// `observedGeneration` too, and may have stopped before the clean-up).
+pub fn look_for_unwanted(plugin: &Plugin) -> bool {
+    let Some(status) = plugin.status.as_ref() else { return true };
+    status.observed_generation != plugin.metadata.generation
+        || find(&status.conditions, types::READY).is_some_and(|c| reasons::CHILD_FAILURES.contains(&c.reason.as_str()))
 }
 
 fn labels(plugin: &str, component: &str) -> BTreeMap<String, String> {
@@ -243,6 +253,14 @@ pub fn config_map(plugin: &Plugin, module: &str, code: &str) -> ConfigMap {
         data: Some(BTreeMap::from([(module_file(module).to_string(), code.to_string())])),
         ..Default::default()
     }
+}
+
+/// Bytes of a ConfigMap as the apiserver counts them against [`MAX_CONFIGMAP_BYTES`]: every key
+/// and value of `data` and `binaryData`.
+pub fn config_map_size(cm: &ConfigMap) -> usize {
+    let data = cm.data.iter().flatten().map(|(k, v)| k.len() + v.len());
+    let binary = cm.binary_data.iter().flatten().map(|(k, v)| k.len() + v.0.len());
+    data.chain(binary).sum()
 }
 
 /// SecretProviderClass telling GKE's Secret Manager add-on which secrets to mount as files.
@@ -577,12 +595,10 @@ pub enum Stage {
     Ready { endpoint: String },
 }
 
-/// The status for a stage. `missing` are the declared secrets not yet Present (checked only for
-/// approved, valid plugins: `None` otherwise).
-pub fn status(plugin: &Plugin, stage: &Stage, missing: Option<&[String]>, now: DateTime<Utc>) -> PluginStatus {
-    let old = plugin.status.clone().unwrap_or_default();
-    let mut desired = Vec::new();
-    desired.push(if plugin.spec.approved {
+/// The conditions a plugin's status carries besides `Ready`: its approval, and its secrets when
+/// they were checked.
+fn facts(plugin: &Plugin, missing: Option<&[String]>) -> Vec<Desired> {
+    let approved = if plugin.spec.approved {
         Desired::new(types::APPROVED, true, reasons::APPROVED, "approved")
     } else {
         Desired::new(
@@ -591,7 +607,8 @@ pub fn status(plugin: &Plugin, stage: &Stage, missing: Option<&[String]>, now: D
             reasons::NOT_APPROVED,
             "set spec.approved to true to deploy this plugin (generated plugins wait for review)",
         )
-    });
+    };
+    let mut desired = vec![approved];
     if let Some(missing) = missing {
         desired.push(if missing.is_empty() {
             Desired::new(
@@ -609,6 +626,39 @@ pub fn status(plugin: &Plugin, stage: &Stage, missing: Option<&[String]>, now: D
             )
         });
     }
+    desired
+}
+
+/// The status after a child could not be fetched, built or applied: `Failed`, `Ready=False` with
+/// the failure, the approval and secrets as far as the reconcile got, and the previous tool
+/// listing kept (it is refreshed once the children are in place again). No endpoint: the
+/// assistant serves only Ready plugins.
+pub fn failed_status(
+    plugin: &Plugin,
+    failure: &ChildFailure,
+    missing: Option<&[String]>,
+    now: DateTime<Utc>,
+) -> PluginStatus {
+    let old = plugin.status.clone().unwrap_or_default();
+    let generation = plugin.metadata.generation;
+    let now = time_from_chrono(now);
+    let facts = merge(&old.conditions, &facts(plugin, missing), generation, now.clone());
+    let conditions = crate::failure::conditions(&old.conditions, &facts, failure, generation, now);
+    PluginStatus {
+        phase: PluginPhase::Failed,
+        endpoint: None,
+        missing_secrets: missing.map_or(old.missing_secrets, <[String]>::to_vec),
+        tools: old.tools,
+        conditions,
+        observed_generation: generation,
+    }
+}
+
+/// The status for a stage. `missing` are the declared secrets not yet Present (checked only for
+/// approved, valid plugins: `None` otherwise).
+pub fn status(plugin: &Plugin, stage: &Stage, missing: Option<&[String]>, now: DateTime<Utc>) -> PluginStatus {
+    let old = plugin.status.clone().unwrap_or_default();
+    let mut desired = facts(plugin, missing);
     let (phase, ready, endpoint) = match stage {
         Stage::Invalid(i) => {
             (PluginPhase::Failed, Desired::new(types::READY, false, i.reason, i.message.clone()), None)
@@ -909,6 +959,43 @@ mod tests {
         let na = status(&unapproved, &Stage::NotApproved, None, now);
         assert_eq!(na.phase, PluginPhase::NotApproved);
         assert_eq!(find(&na.conditions, types::APPROVED).unwrap().status, "False");
+    }
+
+    #[test]
+    fn a_failed_child_fails_the_plugin_and_keeps_what_was_found() {
+        let mut p = plugin("weather", &["owm-key"]);
+        let now = at("2026-05-04T10:00:00Z");
+        let mut ready = status(&p, &Stage::Ready { endpoint: "http://x/mcp".into() }, Some(&[]), now);
+        ready.tools = vec![wellbeing_crds::plugin::ToolInfo { name: "forecast".into(), description: String::new() }];
+        p.status = Some(ready);
+        assert!(!look_for_unwanted(&p), "an unchanged, settled plugin lists nothing");
+        p.metadata.generation = Some(2);
+        let failure =
+            ChildFailure { reason: reasons::APPLY_FAILED, message: "failed to apply Service plugin-weather: x".into() };
+        let failed = failed_status(&p, &failure, None, at("2026-05-04T10:05:00Z"));
+        assert_eq!(failed.phase, PluginPhase::Failed);
+        assert_eq!(failed.endpoint, None, "the assistant serves only Ready plugins");
+        assert_eq!(failed.observed_generation, Some(2));
+        assert_eq!(failed.tools.len(), 1, "the last listing stays until the next one");
+        let r = find(&failed.conditions, types::READY).unwrap();
+        assert_eq!(
+            (r.status.as_str(), r.reason.as_str(), r.message.as_str()),
+            ("False", reasons::APPLY_FAILED, "failed to apply Service plugin-weather: x")
+        );
+        // The secrets were not checked this time: their condition stays as it was.
+        let secrets = find(&failed.conditions, types::SECRETS_PRESENT).unwrap();
+        assert_eq!((secrets.status.as_str(), secrets.observed_generation), ("True", Some(1)));
+        assert_eq!(find(&failed.conditions, types::APPROVED).unwrap().observed_generation, Some(2));
+        // The failure wrote generation 2; the clean-up of unwanted kinds still happens on the retry.
+        p.status = Some(failed);
+        assert!(look_for_unwanted(&p));
+    }
+
+    #[test]
+    fn config_map_size_counts_keys_and_values() {
+        let p = plugin("weather", &[]);
+        let cm = config_map(&p, "weather/v1.py", "abc");
+        assert_eq!(config_map_size(&cm), "v1.py".len() + 3);
     }
 
     #[test]

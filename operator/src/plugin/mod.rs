@@ -25,7 +25,7 @@ use crate::{
     config::SecretDelivery,
     context::Context,
     error::{Error, Result, kube_err},
-    events,
+    events, failure,
     names::requirement_name,
 };
 use build::{Stage, Workload, changed, conditions_of, status, status_patch, validate};
@@ -48,71 +48,118 @@ pub async fn reconcile(plugin: Arc<Plugin>, ctx: Arc<Context>) -> Result<Action>
         return Ok(Action::await_change());
     }
 
-    // The Deployment's rollout, when this reconcile applied one (for the tool listing).
-    let mut rollout = None;
-    let validated = validate(&plugin, &ctx.config);
-    // What may run, for deciding which children to keep: nothing when invalid or unapproved.
-    let valid = validated.as_ref().ok().filter(|_| plugin.spec.approved).cloned();
-    let (stage, missing) = match validated {
-        Err(invalid) => (Stage::Invalid(invalid), None),
-        Ok(_) if !plugin.spec.approved => (Stage::NotApproved, None),
-        Ok(workload) => {
-            let missing = ensure_requirements(&ctx, &ns, &plugin).await?;
-            let stage = if !missing.is_empty() {
-                Stage::WaitingForSecrets
-            } else if let Workload::External { url } = &workload {
-                Stage::Ready { endpoint: url.clone() }
-            } else {
-                match sandbox(&ctx).await? {
-                    Sandbox::Missing { runtime_class } if ctx.config.plugin.require_sandbox => {
-                        Stage::SandboxUnavailable { runtime_class }
-                    }
-                    found => {
-                        let (stage, r) = deploy(&ctx, &ns, &plugin, &workload, found.runtime_class()).await?;
-                        rollout = r;
-                        stage
-                    }
+    // The declared secrets not yet Present, once they were checked (kept when a later step fails).
+    let mut missing = None;
+    let children = children(&ctx, &ns, &plugin, &mut missing).await;
+    let old = plugin.status.as_ref();
+    let plugins: Api<Plugin> = Api::namespaced(ctx.client.clone(), &ns);
+    let (stage, rollout) = match children {
+        Ok(done) => done,
+        Err(error) => {
+            // Say so in the status, then let the error policy retry with backoff.
+            let Some(failure) = failure::of(&error) else { return Err(error) };
+            let new = build::failed_status(&plugin, &failure, missing.as_deref(), ctx.now());
+            if changed(old, &new) {
+                let written = write_status(&ctx, &plugins, &plugin, &new).await;
+                if let Err(write) = written {
+                    failure::status_write_failed(KIND, &ns, &name, &write);
                 }
-            };
-            (stage, Some(missing))
+            }
+            return Err(error);
         }
     };
-    let runs = match &stage {
-        Stage::Deploying => true,
-        Stage::Ready { .. } => has_workload(&plugin),
-        _ => false,
-    };
-    // A spec change may have dropped a kind of child (python -> mcp, secrets removed): look for
-    // them by label then. An unchanged plugin's reconcile stays free of LIST calls.
-    let spec_changed = plugin.status.as_ref().and_then(|s| s.observed_generation) != plugin.metadata.generation;
-    if spec_changed {
-        let csi = matches!(ctx.config.secret_delivery, SecretDelivery::GkeSecretManager { .. })
-            && !plugin.spec.required_secrets.is_empty();
-        let wanted = build::wanted_children(valid.as_ref(), runs, csi);
-        delete_unwanted(&ctx, &ns, &name, wanted).await?;
-    } else if !runs {
-        // Nothing may run that is not approved, valid, sandboxed and supplied with its secrets.
-        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
-        if delete_if_exists(&deployments, &build::workload_name(&name), "Deployment").await? {
-            info!(namespace = %ns, name = %name, "stopped plugin that may not run");
-        }
-    }
 
     let mut new = status(&plugin, &stage, missing.as_deref(), ctx.now());
-    let old = plugin.status.as_ref();
     let listing = tools::refresh(&ctx, &plugin, &stage, rollout).await;
     tools::apply(&mut new, conditions_of(old), &listing, plugin.metadata.generation, ctx.now());
     if changed(old, &new) {
-        let plugins: Api<Plugin> = Api::namespaced(ctx.client.clone(), &ns);
-        apply_status(&plugins, &name, &status_patch(&new), KIND).await?;
-        events::publish(&ctx, plugin.as_ref(), conditions_of(old), &new.conditions).await;
-        info!(namespace = %ns, name = %name, phase = ?new.phase, "plugin status updated");
+        // A failed write goes to the error policy: logged at warn with the object, retried with backoff.
+        write_status(&ctx, &plugins, &plugin, &new).await?;
     }
     Ok(match stage {
         Stage::Ready { .. } => Action::requeue(listing.retry_in().map_or(READY_RESYNC, |r| r.min(READY_RESYNC))),
         // Requirement and Deployment watches bring the news; the poll interval bounds the wait.
         _ => Action::requeue(ctx.config.poll_interval),
     })
+}
+
+/// Write the status, then publish the Events of its condition transitions (only once written, so
+/// a write that fails and is retried still raises each Event once).
+async fn write_status(
+    ctx: &Context,
+    api: &Api<Plugin>,
+    plugin: &Plugin,
+    new: &wellbeing_crds::PluginStatus,
+) -> Result<()> {
+    let name = plugin.name_any();
+    apply_status(api, &name, &status_patch(new), KIND).await?;
+    let old = plugin.status.as_ref();
+    events::publish(ctx, plugin, conditions_of(old), &new.conditions).await;
+    let ns = plugin.namespace().unwrap_or_default();
+    info!(namespace = %ns, name = %name, phase = ?new.phase, "plugin status updated");
+    Ok(())
+}
+
+/// Fetch, build and apply what the plugin needs; delete what it no longer wants. Returns where
+/// the plugin stands and, when a Deployment was applied, how far it has rolled out. Every child
+/// error comes back as it is, for the status to name.
+async fn children(
+    ctx: &Context,
+    ns: &str,
+    plugin: &Plugin,
+    missing_out: &mut Option<Vec<String>>,
+) -> Result<(Stage, Option<tools::Rollout>)> {
+    let name = plugin.name_any();
+    // The Deployment's rollout, when this reconcile applied one (for the tool listing).
+    let mut rollout = None;
+    let validated = validate(plugin, &ctx.config);
+    // What may run, for deciding which children to keep: nothing when invalid or unapproved.
+    let valid = validated.as_ref().ok().filter(|_| plugin.spec.approved).cloned();
+    let stage = match validated {
+        Err(invalid) => Stage::Invalid(invalid),
+        Ok(_) if !plugin.spec.approved => Stage::NotApproved,
+        Ok(workload) => {
+            let missing = ensure_requirements(ctx, ns, plugin).await?;
+            let waiting = !missing.is_empty();
+            *missing_out = Some(missing);
+            if waiting {
+                Stage::WaitingForSecrets
+            } else if let Workload::External { url } = &workload {
+                Stage::Ready { endpoint: url.clone() }
+            } else {
+                match sandbox(ctx).await? {
+                    Sandbox::Missing { runtime_class } if ctx.config.plugin.require_sandbox => {
+                        Stage::SandboxUnavailable { runtime_class }
+                    }
+                    found => {
+                        let (stage, r) = deploy(ctx, ns, plugin, &workload, found.runtime_class()).await?;
+                        rollout = r;
+                        stage
+                    }
+                }
+            }
+        }
+    };
+    let runs = match &stage {
+        Stage::Deploying => true,
+        Stage::Ready { .. } => has_workload(plugin),
+        _ => false,
+    };
+    // A spec change may have dropped a kind of child (python -> mcp, secrets removed): look for
+    // them by label then. An unchanged plugin's reconcile stays free of LIST calls.
+    if build::look_for_unwanted(plugin) {
+        let csi = matches!(ctx.config.secret_delivery, SecretDelivery::GkeSecretManager { .. })
+            && !plugin.spec.required_secrets.is_empty();
+        let wanted = build::wanted_children(valid.as_ref(), runs, csi);
+        delete_unwanted(ctx, ns, &name, wanted).await?;
+    } else if !runs {
+        // Nothing may run that is not approved, valid, sandboxed and supplied with its secrets.
+        let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+        if delete_if_exists(&deployments, &build::workload_name(&name), "Deployment").await? {
+            info!(namespace = %ns, name = %name, "stopped plugin that may not run");
+        }
+    }
+    Ok((stage, rollout))
 }
 
 /// Delete the kinds of children the plugin no longer wants, found by its label.
@@ -218,6 +265,12 @@ async fn deploy(
     }
     if let Workload::Python { module, code: Some(code) } = workload {
         let cm = build::config_map(plugin, module, code);
+        // `validate` refuses code that cannot fit; this holds for the object as built, so the
+        // status says why rather than the apiserver's 422.
+        let size = build::config_map_size(&cm);
+        if size > build::MAX_CONFIGMAP_BYTES {
+            return Err(Error::TooLarge { kind: "ConfigMap", name: wname, size, limit: build::MAX_CONFIGMAP_BYTES });
+        }
         apply(&Api::<ConfigMap>::namespaced(client.clone(), ns), &wname, &cm, "ConfigMap").await?;
     }
     if let SecretDelivery::GkeSecretManager { project } = &ctx.config.secret_delivery
@@ -277,7 +330,8 @@ mod tests {
     use crate::{
         config::OperatorConfig,
         test_support::{
-            FakeStore, Fixture, Routes, at, echo, fixture, list, not_found, plugin, requirement, to_json, with_status,
+            FakeStore, Fixture, Routes, api_error, at, echo, fixture, list, not_found, plugin, requirement, to_json,
+            with_status,
         },
     };
     use http::Method;
@@ -479,6 +533,153 @@ mod tests {
         reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
         assert!(f.requests()[before..].iter().all(|r| !r.path().ends_with("/status")), "{:?}", f.lines());
         assert_eq!(lister.calls().len(), 1, "cached per plugin, generation and rollout");
+    }
+
+    const SERVICES: &str = "/api/v1/namespaces/ns/services";
+
+    /// The Ready condition of a written status.
+    fn ready_of(status: &serde_json::Value) -> serde_json::Value {
+        status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").cloned().unwrap()
+    }
+
+    /// Reconcile a plugin whose children meet `failing` (answered ahead of the usual routes);
+    /// returns the fixture and the reconcile's error.
+    async fn reconcile_failing(p: &Plugin, failing: Routes) -> (Fixture, Error) {
+        let routes = failing.then(deploy_routes(p, 1));
+        let f = with_lister(
+            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), routes.into_responder()),
+            FakeLister::replying([]),
+        );
+        let error = reconcile(Arc::new(p.clone()), f.ctx.clone()).await.unwrap_err();
+        (f, error)
+    }
+
+    /// The retry with the status the failure wrote: the same failure writes nothing and raises no
+    /// second Event, and still goes back to the error policy for backoff.
+    async fn retry_is_quiet(p: &Plugin, written: &serde_json::Value, failing: Routes) {
+        let mut p = p.clone();
+        p.status = Some(serde_json::from_value(written.clone()).unwrap());
+        let (f, _) = reconcile_failing(&p, failing).await;
+        assert!(f.find(Method::PATCH, "/status").is_empty(), "{:?}", f.lines());
+        assert!(f.find(Method::POST, "/events").is_empty(), "{:?}", f.lines());
+    }
+
+    #[tokio::test]
+    async fn a_service_the_apiserver_cannot_allocate_fails_ready_with_apply_failed() {
+        let p = plugin("weather", &["owm-key"]);
+        let failing = || {
+            Routes::new().on(Method::PATCH, SERVICES, |_| {
+                api_error(500, "InternalError", "Internal error occurred: failed to allocate a serviceIP")
+            })
+        };
+        let (f, error) = reconcile_failing(&p, failing()).await;
+        assert!(matches!(&error, Error::Kube { kind: "Service", .. }), "{error:?}");
+        assert_eq!(f.find(Method::PATCH, DEPLOYMENTS).len(), 1, "the Deployment went through");
+        let status = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(status["observedGeneration"], 1);
+        assert!(status.get("endpoint").is_none());
+        let ready = ready_of(status);
+        assert_eq!((&ready["status"], &ready["reason"]), (&json!("False"), &json!("ApplyFailed")));
+        assert_eq!(
+            ready["message"],
+            "failed to apply Service plugin-weather: Internal error occurred: failed to allocate a serviceIP"
+        );
+        assert_eq!(ready["observedGeneration"], 1);
+        let secrets = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "SecretsPresent").cloned();
+        assert_eq!(secrets.unwrap()["status"], "True", "what the reconcile found before the failure stands");
+        let events = f.find(Method::POST, "/events");
+        assert_eq!(events.len(), 1, "{:?}", f.lines());
+        assert_eq!(events[0].body["type"], "Warning");
+        assert_eq!(events[0].body["reason"], "ApplyFailed");
+        assert!(events[0].body["note"].as_str().unwrap().contains("Service plugin-weather"), "{}", events[0].body);
+        retry_is_quiet(&p, status, failing()).await;
+    }
+
+    #[tokio::test]
+    async fn a_deployment_refused_with_403_fails_ready_with_forbidden() {
+        let p = plugin("weather", &["owm-key"]);
+        let refusal = "admission webhook \"images.policy.example\" denied the request: image registry not allowed";
+        let failing =
+            move || Routes::new().on(Method::PATCH, DEPLOYMENTS, move |_| api_error(403, "Forbidden", refusal));
+        let (f, error) = reconcile_failing(&p, failing()).await;
+        assert!(matches!(&error, Error::Kube { kind: "Deployment", .. }), "{error:?}");
+        assert!(f.find(Method::PATCH, SERVICES).is_empty(), "nothing after the refused Deployment");
+        let status = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(status["observedGeneration"], 1);
+        let ready = ready_of(status);
+        assert_eq!((&ready["status"], &ready["reason"]), (&json!("False"), &json!("Forbidden")));
+        assert_eq!(ready["message"], format!("failed to apply Deployment plugin-weather: {refusal}"));
+        let events = f.find(Method::POST, "/events");
+        assert_eq!(events.len(), 1, "{:?}", f.lines());
+        assert_eq!((&events[0].body["type"], &events[0].body["reason"]), (&json!("Warning"), &json!("Forbidden")));
+        retry_is_quiet(&p, status, failing()).await;
+    }
+
+    #[tokio::test]
+    async fn a_field_owned_by_another_manager_fails_a_ready_plugin_with_conflict() {
+        // Ready at generation 1; the code changed (generation 2) and someone else owns the key.
+        let mut p = plugin("weather", &["owm-key"]);
+        let ready_status = build::status(&p, &Stage::Ready { endpoint: "http://x/mcp".into() }, Some(&[]), at(NOW));
+        p.status = Some(ready_status);
+        p.metadata.generation = Some(2);
+        let conflict = "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using v1: .data.v1.py";
+        let failing =
+            move || Routes::new().on(Method::PATCH, "/configmaps/", move |_| api_error(409, "Conflict", conflict));
+        let (f, error) = reconcile_failing(&p, failing()).await;
+        assert!(matches!(&error, Error::Kube { kind: "ConfigMap", .. }), "{error:?}");
+        assert!(f.find(Method::PATCH, DEPLOYMENTS).is_empty());
+        let status = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(status["observedGeneration"], 2);
+        let ready = ready_of(status);
+        assert_eq!((&ready["status"], &ready["reason"]), (&json!("False"), &json!("Conflict")));
+        assert_eq!(ready["message"], format!("failed to apply ConfigMap plugin-weather: {conflict}"));
+        assert_eq!(ready["observedGeneration"], 2);
+        let events = f.find(Method::POST, "/events");
+        assert_eq!(events.len(), 1, "{:?}", f.lines());
+        assert_eq!((&events[0].body["type"], &events[0].body["reason"]), (&json!("Warning"), &json!("Conflict")));
+        retry_is_quiet(&p, status, failing()).await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_status_write_is_retried_and_the_event_waits_for_it() {
+        let p = plugin("weather", &["owm-key"]);
+        let service_down =
+            || Routes::new().on(Method::PATCH, SERVICES, |_| api_error(500, "InternalError", "etcdserver: timeout"));
+        let status_down = service_down()
+            .on(Method::PATCH, "/status", |_| api_error(503, "ServiceUnavailable", "the server is shutting down"));
+        let (f, error) = reconcile_failing(&p, status_down).await;
+        assert!(
+            matches!(&error, Error::Kube { kind: "Service", .. }),
+            "the child's error goes to the backoff: {error:?}"
+        );
+        assert_eq!(f.find(Method::PATCH, "/status").len(), 1, "tried once");
+        assert!(f.find(Method::POST, "/events").is_empty(), "no Event for a status nobody can see");
+        // The retry (same object: nothing was written) writes the status and raises the Event.
+        let (f, _) = reconcile_failing(&p, service_down()).await;
+        assert_eq!(ready_of(&f.find(Method::PATCH, "/status")[0].body["status"])["reason"], "ApplyFailed");
+        assert_eq!(f.find(Method::POST, "/events").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_recovered_plugin_clears_the_failure_with_one_event() {
+        let mut p = plugin("weather", &["owm-key"]);
+        let failure =
+            crate::failure::ChildFailure { reason: "ApplyFailed", message: "failed to apply Service x".into() };
+        p.status = Some(build::failed_status(&p, &failure, Some(&[]), at(NOW)));
+        let f = with_lister(
+            fixture(OperatorConfig::default(), FakeStore::default(), at(NOW), deploy_routes(&p, 0).into_responder()),
+            FakeLister::replying([]),
+        );
+        reconcile(Arc::new(p), f.ctx.clone()).await.unwrap();
+        let status = &f.find(Method::PATCH, "/status")[0].body["status"];
+        assert_eq!(status["phase"], "Deploying");
+        assert_eq!(ready_of(status)["reason"], "Deploying");
+        let events = f.find(Method::POST, "/events");
+        assert_eq!(events.len(), 1, "{:?}", f.lines());
+        assert_eq!(events[0].body["reason"], "Deploying");
     }
 
     #[tokio::test]
