@@ -25,6 +25,7 @@ use wellbeing_crds::{Goal, SecretRequirement};
 
 use crate::app::Clock;
 use crate::goal_status;
+use crate::job_log::{self, JobLog, JobOutcome};
 use crate::nudges::{self, ClusterGoals, Delivery, error_chain};
 
 /// How often the goals and insight ticks run: reminder times are whole minutes, and the goals
@@ -186,6 +187,30 @@ impl GoalsLoop {
         report
     }
 
+    /// The tick of the minute containing `now`, once: a minute already in the scheduler's record
+    /// (`scheduler_runs`, which `wellbeing up` keeps too) is not run again after a restart within
+    /// the minute. `None` when it was. The record is read, then written after the tick; two
+    /// replicas in the same instant may both run it, and the goals rules' own per-message keys
+    /// (`scheduled_sends`) still send each message once.
+    pub async fn tick_once(&self, now: DateTime<Utc>) -> Option<TickReport> {
+        let minute = now.duration_trunc(TICK_EVERY).unwrap_or(now);
+        let key = job_log::goals_key(minute);
+        let log = JobLog::new(self.engine.store().clone());
+        match log.contains(&key).await {
+            Ok(true) => {
+                tracing::debug!(%minute, "goals tick of this minute already ran");
+                return None;
+            }
+            Ok(false) => {}
+            Err(error) => warn!(error = %error_chain(&error), "failed to read the scheduler's record; ticking"),
+        }
+        let report = self.tick(now).await;
+        if let Err(error) = log.record(&key, "goals", minute, JobOutcome::Sent, self.clock.now()).await {
+            warn!(error = %error_chain(&error), "failed to record the goals tick");
+        }
+        Some(report)
+    }
+
     /// Write `Goal.status.progress` where it changed; returns how many goals were written.
     pub async fn sync_progress(&self, now: DateTime<Utc>) -> usize {
         let goals = self.goals();
@@ -276,8 +301,11 @@ impl GoalsLoop {
                 }
             }
             if now >= next_tick {
-                self.tick(now).await;
-                seen = self.fingerprint().await;
+                // Read before the tick: a change made while it runs (a "Done" pressed) is then
+                // seen at the next poll instead of being taken for what the tick already wrote.
+                let before = self.fingerprint().await;
+                self.tick_once(now).await;
+                seen = before;
                 next_tick = now.duration_trunc(TICK_EVERY).unwrap_or(now) + TICK_EVERY;
             } else if let Some(fp) = self.fingerprint().await
                 && seen != Some(fp)

@@ -14,6 +14,7 @@ pub mod goals_loop;
 pub mod health;
 pub mod inbox;
 pub mod internal;
+pub mod job_log;
 pub mod local;
 pub mod metrics;
 pub mod nudges;

@@ -150,13 +150,19 @@ fn t(s: &str) -> DateTime<Utc> {
 
 /// The loop as `wellbeing webhook` builds it, on a temporary database with one Slack user.
 fn goals_loop(dir: &std::path::Path, slack: &FakeSlack, client: kube::Client, clock: DateTime<Utc>) -> GoalsLoop {
-    let engine = engine(dir, None);
-    engine.personas().replace_all(vec![persona()]);
-    engine
+    let lp = goals_loop_on(dir, slack, client, clock);
+    lp.engine
         .store()
         .conn()
         .execute("INSERT INTO people (person_id, created_at) VALUES (?1, '2026-05-01T00:00:00Z')", [USER])
         .unwrap();
+    lp
+}
+
+/// The loop on the database in `dir` as it is (a restarted process).
+fn goals_loop_on(dir: &std::path::Path, slack: &FakeSlack, client: kube::Client, clock: DateTime<Utc>) -> GoalsLoop {
+    let engine = engine(dir, None);
+    engine.personas().replace_all(vec![persona()]);
     let client_slack = SlackClient::new(slack.api_base(), BotToken::new(BOT_TOKEN), Metrics::new());
     GoalsLoop {
         delivery: Delivery::new(
@@ -215,6 +221,28 @@ async fn a_reminder_goes_to_slack_with_its_buttons_and_progress_is_applied_only_
     assert_eq!(slack.calls("chat.postMessage").len(), 1);
     assert_eq!(api.seen(Method::PATCH, "/status").len(), 1);
     assert_eq!(api.seen(Method::GET, "/goals").len(), 2, "the goals are listed at every tick");
+}
+
+#[tokio::test]
+async fn a_minute_is_ticked_once_even_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let slack = FakeSlack::start().await;
+    let (client, _api) = fake_apiserver(vec![meals_goal()], vec![]);
+    let lp = goals_loop(dir.path(), &slack, client.clone(), t("2026-05-08T13:00:20Z"));
+    let report = lp.tick_once(t("2026-05-08T13:00:20Z")).await.expect("the first tick of the minute runs");
+    assert_eq!(report.delivered, 1);
+    // The process restarts 20 s later, in the same minute, on the same database.
+    drop(lp);
+    let lp = goals_loop_on(dir.path(), &slack, client, t("2026-05-08T13:00:40Z"));
+    assert_eq!(lp.tick_once(t("2026-05-08T13:00:40Z")).await, None, "the minute is in the scheduler's record");
+    assert!(lp.tick_once(t("2026-05-08T13:01:00Z")).await.is_some(), "the next minute runs");
+    assert_eq!(slack.calls("chat.postMessage").len(), 1);
+    let kinds: Vec<String> = {
+        let conn = lp.engine.store().conn();
+        let mut stmt = conn.prepare("SELECT kind || ' ' || outcome FROM scheduler_runs ORDER BY due_at").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(kinds, ["goals sent", "goals sent"]);
 }
 
 #[tokio::test]

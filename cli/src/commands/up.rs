@@ -284,6 +284,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         scheduler::run(
             CheckIns { assistant: assistant.clone(), slack: slack_checkins, goals: goal_jobs },
             manifest_rx.clone(),
+            wellbeing_webhook::job_log::JobLog::new(store.clone()),
             scheduler::system_clock(),
             cancel.clone(),
         )

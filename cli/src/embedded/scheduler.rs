@@ -5,10 +5,11 @@
 //! Jobs are a closed enum ([`JobKind`]) so reminders and weekly insights become more variants with
 //! their own planning function, sharing the due/missed/grace rules below.
 //!
-//! Restarts: nothing is remembered in memory across a restart. A job whose time passed while the
-//! process was down is skipped unless it is still inside [`GRACE`]; the runner records each send
-//! under a unique key (check-ins: the `(user_id, slot)` index of `checkin_prompts`), so a job
-//! fired before the restart is never sent again after it.
+//! Restarts: every job that ran, was skipped or was missed is recorded in `scheduler_runs`
+//! ([`JobLog`], the same record the service's goals loop keeps), and a restarted scheduler starts
+//! from it, so a job is never run twice. A job whose time passed while the process was down is
+//! recorded as missed unless it is still inside [`GRACE`]. The runner also records each send under
+//! its own unique key (check-ins: the `(user_id, slot)` index of `checkin_prompts`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,6 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, debug, info, info_span, warn};
 use wellbeing_crds::Persona;
 use wellbeing_crds::schedule::{self, ScheduleError};
+
+use wellbeing_webhook::job_log::{self, JobLog, JobOutcome};
+use wellbeing_webhook::nudges::error_chain;
 
 use super::manifests::{DEFAULT_NAMESPACE, ManifestSet};
 
@@ -74,8 +78,8 @@ impl Job {
     /// Unique name of the job, for the in-memory "already handled" set and logs.
     pub fn key(&self) -> String {
         match &self.kind {
-            JobKind::CheckIn { persona, slot, .. } => format!("checkin/{persona}/{}", slot.to_rfc3339()),
-            JobKind::Goals { minute } => format!("goals/{}", minute.to_rfc3339()),
+            JobKind::CheckIn { persona, slot, .. } => job_log::checkin_key(persona, *slot),
+            JobKind::Goals { minute } => job_log::goals_key(*minute),
         }
     }
 
@@ -182,15 +186,40 @@ pub fn system_clock() -> Clock {
     wellbeing_common::clock::system()
 }
 
-/// State the loop keeps between plans (only for the life of the process).
+/// State the loop keeps between plans; with a [`JobLog`], also across restarts.
 #[derive(Default)]
 pub struct Scheduler {
     handled: BTreeMap<String, DateTime<Utc>>,
     /// Last schedule error per persona, so a bad schedule is logged once, not on every plan.
     last_error: Option<String>,
+    log: Option<JobLog>,
 }
 
 impl Scheduler {
+    /// A scheduler that starts from, and keeps, the persisted record of jobs.
+    pub async fn persisted(log: JobLog, now: DateTime<Utc>) -> Scheduler {
+        let handled = match log.recorded_since(now - Duration::days(3), now).await {
+            Ok(handled) => handled,
+            Err(error) => {
+                // Still safe: each kind keeps its own unique keys (prompts per slot, sends per
+                // message); only a missed job may be logged twice.
+                warn!(error = %error_chain(&error), "failed to read the scheduler's record; starting without it");
+                BTreeMap::new()
+            }
+        };
+        Scheduler { handled, last_error: None, log: Some(log) }
+    }
+
+    /// Remember a finished or missed job, in memory and in the record.
+    async fn handled(&mut self, job: &Job, outcome: JobOutcome, now: DateTime<Utc>) {
+        self.handled.insert(job.key(), job.due);
+        if let Some(log) = &self.log
+            && let Err(error) = log.record(&job.key(), job.kind_name(), job.due, outcome, now).await
+        {
+            warn!(kind = job.kind_name(), error = %error_chain(&error), "failed to record a scheduled job");
+        }
+    }
+
     /// One planning step: fire what is due, drop what was missed, and say when to wake next.
     pub async fn tick<R: JobRunner>(
         &mut self,
@@ -235,15 +264,20 @@ impl Scheduler {
         let planned = plan(jobs, now, &self.handled);
         for job in planned.skip {
             info!(kind = job.kind_name(), due = %job.due, "missed while not running; skipped");
-            self.handled.insert(job.key(), job.due);
+            self.handled(&job, JobOutcome::Missed, now).await;
         }
         for job in planned.fire {
-            let (key, due, kind) = (job.key(), job.due, job.kind_name());
+            let (due, kind) = (job.due, job.kind_name());
             let span = info_span!("job", kind, due = %due);
-            match runner.run(job, persona.clone()).instrument(span).await {
+            match runner.run(job.clone(), persona.clone()).instrument(span).await {
                 Ok(outcome) => {
                     debug!(kind, ?outcome, "job done");
-                    self.handled.insert(key, due);
+                    let outcome = match outcome {
+                        Outcome::Sent => JobOutcome::Sent,
+                        Outcome::AlreadySent => JobOutcome::AlreadySent,
+                        Outcome::Skipped => JobOutcome::Skipped,
+                    };
+                    self.handled(&job, outcome, now).await;
                 }
                 Err(error) => {
                     warn!(%error, due = %due, "job failed; retrying while inside the grace period");
@@ -262,10 +296,11 @@ impl Scheduler {
 pub async fn run<R: JobRunner>(
     runner: R,
     mut manifests: watch::Receiver<Arc<ManifestSet>>,
+    log: JobLog,
     clock: Clock,
     cancel: CancellationToken,
 ) {
-    let mut scheduler = Scheduler::default();
+    let mut scheduler = Scheduler::persisted(log, clock.now()).await;
     loop {
         let snapshot = manifests.borrow_and_update().clone();
         let now = clock.now();
@@ -454,5 +489,45 @@ spec:
         assert_eq!(sent.len(), 1);
         assert!(sent[0] >= t("2026-05-04T22:00:00Z") && sent[0] < t("2026-05-04T22:30:00Z"), "{sent:?}");
         assert!(wakes.contains(&sent[0]), "woken exactly at the slot: {wakes:?}");
+    }
+
+    #[tokio::test]
+    async fn the_persisted_record_survives_a_restart_and_a_runner_with_no_record_of_its_own() {
+        let set = persona(r#"[{start: "09:00", end: "21:00"}]"#, 4, 60);
+        let p = &set.personas[0];
+        let slots: Vec<_> = schedule::draw(&p.spec.check_ins, &embedded_seed(p), "2026-05-04".parse().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|t| t.with_timezone(&Utc))
+            .collect();
+        let store = wellbeing_assistant::Store::in_memory().unwrap();
+        let log = JobLog::new(store.clone());
+
+        let runner = Arc::new(FakeRunner::default());
+        let mut s = Scheduler::persisted(log.clone(), slots[0]).await;
+        s.tick(&runner, &set, slots[0]).await;
+        assert_eq!(*runner.sent.lock().unwrap(), vec![slots[0]]);
+
+        // A new process whose runner remembers nothing (say its own record was lost): the
+        // scheduler's record alone keeps the slot from going out twice.
+        let forgetful = Arc::new(FakeRunner::default());
+        let mut s = Scheduler::persisted(log.clone(), slots[0] + Duration::minutes(1)).await;
+        s.tick(&forgetful, &set, slots[0] + Duration::minutes(1)).await;
+        assert!(forgetful.sent.lock().unwrap().is_empty());
+
+        // Down over the second slot: recorded as missed, with the first as sent.
+        s.tick(&forgetful, &set, slots[1] + GRACE + Duration::minutes(1)).await;
+        let rows: Vec<(String, String)> = {
+            let conn = store.conn();
+            let mut stmt = conn.prepare("SELECT job_key, outcome FROM scheduler_runs ORDER BY due_at").unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            rows,
+            vec![
+                (job_log::checkin_key("default/coach", slots[0]), "sent".to_string()),
+                (job_log::checkin_key("default/coach", slots[1]), "missed".to_string()),
+            ]
+        );
     }
 }
