@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "deliveries", sql: include_str!("../../../migrations/0003_deliveries.sql") },
     Migration { version: 4, name: "plugin_usage", sql: include_str!("../../../migrations/0004_plugin_usage.sql") },
     Migration { version: 5, name: "people", sql: include_str!("../../../migrations/0005_people.sql") },
+    Migration { version: 6, name: "sms_opt_outs", sql: include_str!("../../../migrations/0006_sms_opt_outs.sql") },
 ];
 
 pub fn latest() -> i64 {
