@@ -345,3 +345,52 @@ async fn twilio_errors_are_retried_or_given_up_by_their_kind() {
     assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM sms_opt_outs WHERE source = 'twilio_21610'"), 1);
     service.shutdown().await.unwrap();
 }
+
+/// A reminder by SMS ends with "Reply DONE, SNOOZE or SKIP"; "done" answers it (counted once,
+/// answered in the TwiML, nothing in the inbox); from someone not served the word is an ordinary
+/// message and gets the refusal.
+#[tokio::test]
+async fn a_reminder_by_sms_is_answered_with_a_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let service = start(dir.path(), &twilio, Some(PUBLIC_URL)).await;
+    let mut persona = wellbeing_assistant::persona::default_persona("UTC");
+    persona.metadata.name = Some("texter".into());
+    persona.spec.check_ins.channel = wellbeing_crds::persona::Channel::Sms;
+    service.state.engine.personas().upsert(persona);
+    let sms_outbound = service.state.sms.as_ref().unwrap().outbound.clone();
+    let delivery = Delivery::new(service.state.engine.clone(), None).with_sms(Some(sms_outbound));
+    let slot = "2026-05-08T13:00";
+    let reminder = OutgoingMessage {
+        user_id: "ana".into(),
+        kind: SendKind::Reminder,
+        goal: "meals".into(),
+        slot: slot.into(),
+        text: "Time to eat something?".into(),
+        actions: wellbeing_assistant::goals::actions::goal_actions("meals", slot),
+    };
+    assert!(matches!(delivery.deliver(&reminder).await.unwrap(), Delivered::Sms { .. }));
+    let calls = twilio.wait_for(1, WAIT).await;
+    assert_eq!(calls[0].form["Body"], "Time to eat something?\nReply DONE, SNOOZE or SKIP.");
+
+    let done =
+        post_sms(service.addr, &sms_params("SM00000000000000000000000000000501", ANA, "done"), Some(PUBLIC_URL)).await;
+    assert_eq!(done.status(), 200);
+    let twiml = done.text().await.unwrap();
+    assert!(twiml.contains("<Message>Nice one, counted for today.</Message>"), "{twiml}");
+    let again =
+        post_sms(service.addr, &sms_params("SM00000000000000000000000000000502", ANA, "DONE"), Some(PUBLIC_URL)).await;
+    assert!(again.text().await.unwrap().contains("Already counted."));
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM goal_logs WHERE user_id = 'ana' AND goal = 'meals'"), 1);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM inbox"), 0, "an answered word is not a message");
+
+    let sid = "SM00000000000000000000000000000503";
+    let stranger = post_sms(service.addr, &sms_params(sid, STRANGER, "done"), Some(PUBLIC_URL)).await;
+    assert!(!stranger.text().await.unwrap().contains("<Message>"));
+    wait_status(dir.path(), &format!("sms:{sid}"), "done", WAIT).await;
+    let calls = twilio.wait_for(2, WAIT).await;
+    assert_eq!(calls[1].form["To"], STRANGER);
+    assert_eq!(calls[1].form["Body"], NOT_SERVED_REPLY);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM goal_logs"), 1);
+    service.shutdown().await.unwrap();
+}

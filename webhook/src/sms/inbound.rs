@@ -5,7 +5,9 @@
 //!
 //! STOP, START and HELP (and Twilio's synonyms) are handled here, before the inbox: STOP and START
 //! change the opt-out before Twilio gets its answer, HELP is answered in the TwiML response. None
-//! of them reaches the engine, the check-in tables or the conversation history.
+//! of them reaches the engine, the check-in tables or the conversation history. DONE, SNOOZE and
+//! SKIP from a person served answer their latest SMS reminder (answered in the TwiML too); with no
+//! reminder to answer they are an ordinary message.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -61,9 +63,15 @@ fn form_params(body: &[u8]) -> Option<Vec<(String, String)>> {
 /// What a keyword message asks for, answered by the handler (never stored in the inbox).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeywordAnswer {
+    /// stop | start | help, or an action id (DONE, SNOOZE, SKIP: `wellbeing.goal.*`).
     pub keyword: String,
     pub from: String,
     pub message_sid: String,
+    /// For an action word that turns out to be an ordinary message: what the row needs.
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub text: String,
 }
 
 impl InboundAdapter for TwilioInbound<'_> {
@@ -99,11 +107,14 @@ impl InboundAdapter for TwilioInbound<'_> {
             return Ok(Parsed::Ignored("sms_sender"));
         };
         let text = get("Body").unwrap_or_default();
-        if let Some(keyword) = keywords::keyword(text) {
+        let word = keywords::keyword(text).map(Keyword::as_str).or_else(|| crate::sms::actions::action_word(text));
+        if let Some(word) = word {
             let answer = KeywordAnswer {
-                keyword: keyword.as_str().to_string(),
+                keyword: word.to_string(),
                 from: identity.address.clone(),
                 message_sid: sid.to_string(),
+                to: get("To").unwrap_or_default().to_string(),
+                text: text.trim().to_string(),
             };
             return Ok(Parsed::Answer(serde_json::to_value(answer).expect("a keyword answer serializes")));
         }
@@ -182,21 +193,16 @@ pub async fn twilio(
     }
 }
 
-/// STOP and START change the opt-out before Twilio is answered; HELP is answered in the TwiML.
+/// STOP and START change the opt-out before Twilio is answered; HELP is answered in the TwiML;
+/// DONE, SNOOZE and SKIP answer a reminder.
 async fn keyword(state: &AppState, answer: KeywordAnswer) -> Response {
-    state.metrics.event(
-        "keyword",
-        match answer.keyword.as_str() {
-            "stop" => "stop",
-            "start" => "start",
-            _ => "help",
-        },
-    );
     let kind = match answer.keyword.as_str() {
         "stop" => Keyword::Stop,
         "start" => Keyword::Start,
-        _ => Keyword::Help,
+        "help" => Keyword::Help,
+        _ => return act(state, answer).await,
     };
+    state.metrics.event("keyword", kind.as_str());
     if kind == Keyword::Help {
         tracing::info!(message_sid = %answer.message_sid, "answered HELP");
         return twiml(Some(HELP_TEXT));
@@ -223,6 +229,88 @@ async fn keyword(state: &AppState, answer: KeywordAnswer) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "could not record the opt-out").into_response()
         }
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "could not record the opt-out").into_response(),
+    }
+}
+
+/// DONE, SNOOZE or SKIP from a person served: applied to their latest SMS reminder and answered
+/// in the TwiML (nothing is answered to a number that texted STOP). From someone not served, or
+/// with no reminder to answer, the word is an ordinary message and goes to the inbox.
+async fn act(state: &AppState, answer: KeywordAnswer) -> Response {
+    let identity = wellbeing_assistant::people::Identity {
+        channel: wellbeing_crds::persona::Channel::Sms,
+        address: answer.from.clone(),
+    };
+    let person = match state.people.admit(identity.clone()).await {
+        Ok(Some(person)) => person,
+        Ok(None) => return as_message(state, &identity, answer).await,
+        Err(error) => {
+            tracing::error!(error = %wellbeing_common::error_chain(&error), "failed to tell who texted");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "could not tell who wrote").into_response();
+        }
+    };
+    let active = state.engine.personas().active();
+    let (store, goals, tz, now) =
+        (state.engine.store().clone(), state.goals.clone(), active.time_zone(), state.clock.now());
+    let (action_id, from) = (answer.keyword.clone(), answer.from.clone());
+    let applied = tokio::task::spawn_blocking(move || -> Result<Option<(String, bool)>, String> {
+        let conn = store.conn();
+        let err = |e: &dyn std::error::Error| wellbeing_common::error_chain(e);
+        let Some(value) = crate::sms::actions::latest_reminder(&conn, &person, now).map_err(|e| err(&e))? else {
+            return Ok(None);
+        };
+        let opted_out = opt_out::is_opted_out(&conn, &from).map_err(|e| err(&e))?;
+        drop(conn);
+        let outcome = wellbeing_assistant::goals::actions::handle(&store, &goals, &action_id, &value, &person, tz, now)
+            .map_err(|e| err(&e))?;
+        Ok(outcome.map(|o| (o.reply, opted_out)))
+    })
+    .await;
+    match applied {
+        Ok(Ok(Some((reply, opted_out)))) => {
+            state.metrics.event("keyword", "reminder_action");
+            tracing::info!(message_sid = %answer.message_sid, action = %answer.keyword, "answered a reminder by SMS");
+            if opted_out {
+                twiml(None)
+            } else {
+                twiml(Some(&crate::sms::segments::fit(&reply, crate::sms::segments::MAX_SEGMENTS)))
+            }
+        }
+        Ok(Ok(None)) => as_message(state, &identity, answer).await,
+        Ok(Err(error)) => {
+            tracing::error!(error = %error, "failed to answer a reminder by SMS");
+            (StatusCode::INTERNAL_SERVER_ERROR, "could not record the answer").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "could not record the answer").into_response(),
+    }
+}
+
+/// An action word with nothing to act on: the ordinary inbox row it would have been.
+async fn as_message(
+    state: &AppState,
+    identity: &wellbeing_assistant::people::Identity,
+    answer: KeywordAnswer,
+) -> Response {
+    let row = NewRow {
+        event_id: format!("sms:{}", answer.message_sid),
+        user_id: identity.key(),
+        payload: Payload::Sms(SmsText {
+            from: answer.from,
+            to: answer.to,
+            text: answer.text,
+            message_sid: answer.message_sid,
+        }),
+    };
+    match state.inbox.insert(row).await {
+        Ok(inserted) => {
+            let outcome = if matches!(inserted, crate::inbox::Inserted::New(_)) { "accepted" } else { "duplicate" };
+            state.metrics.event(outcome, "sms");
+            twiml(None)
+        }
+        Err(error) => {
+            state.metrics.event("rejected", "inbox");
+            tracing::error!(error = %error, "failed to write the inbox");
+            (StatusCode::INTERNAL_SERVER_ERROR, "could not record the message").into_response()
+        }
     }
 }
 

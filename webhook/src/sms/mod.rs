@@ -2,6 +2,7 @@
 //! `MessageSid`), replies and proactive messages through the REST API with segment-aware length,
 //! and the STOP list that nothing is ever sent past.
 
+pub mod actions;
 pub mod client;
 pub mod inbound;
 pub mod keywords;

@@ -159,7 +159,8 @@ impl OutboundAdapter for SmsOutbound {
         Ok(())
     }
 
-    /// The message as plain text (its buttons are not offered by SMS yet).
+    /// The message as text; a reminder's buttons become "Reply DONE, SNOOZE or SKIP" (see
+    /// [`crate::sms::actions`]), a pillar question's are not offered.
     async fn deliver(
         &self,
         identity: &Identity,
@@ -169,7 +170,8 @@ impl OutboundAdapter for SmsOutbound {
         if identity.channel != Channel::Sms {
             return Ok(Delivered::NoChannel);
         }
-        match self.send_once(&message_key(msg), 0, &msg.user_id, &identity.address, &msg.text).await {
+        let text = crate::sms::actions::with_hint(&msg.text, &msg.actions);
+        match self.send_once(&message_key(msg), 0, &msg.user_id, &identity.address, &text).await {
             Ok(Sent::Sid(sid)) => Ok(Delivered::Sms { sid }),
             Ok(Sent::OptedOut) => Ok(Delivered::OptedOut),
             Ok(Sent::Unknown) => Ok(Delivered::Sms { sid: String::new() }),
