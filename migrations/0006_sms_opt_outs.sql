@@ -7,3 +7,10 @@ CREATE TABLE sms_opt_outs (
     opted_out_at TEXT NOT NULL,
     source       TEXT NOT NULL              -- keyword | twilio_21610 (Twilio refused: opted out there)
 );
+
+-- The MessageSid of every STOP and START acted on. Twilio's signature has no timestamp, so a
+-- captured request could be sent again; a START replayed after a later STOP must not lift it.
+CREATE TABLE sms_keywords_seen (
+    message_sid TEXT PRIMARY KEY,
+    seen_at     TEXT NOT NULL
+);

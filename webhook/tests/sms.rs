@@ -272,6 +272,13 @@ async fn after_stop_nothing_is_sent_until_start() {
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert_eq!(calls[0].form["Body"], "Time for a glass of water?");
     assert!(calls.iter().all(|c| c.form["To"] == ANA));
+
+    // A signed START captured and sent again after a later STOP does not lift it.
+    let stop = sms_params("SM00000000000000000000000000000204", ANA, "STOP");
+    assert_eq!(post_sms(service.addr, &stop, Some(PUBLIC_URL)).await.status(), 200);
+    let replay = sms_params("SM00000000000000000000000000000203", ANA, "START");
+    assert_eq!(post_sms(service.addr, &replay, Some(PUBLIC_URL)).await.status(), 200);
+    assert_eq!(count(dir.path(), "SELECT COUNT(*) FROM sms_opt_outs"), 1, "still opted out");
     service.shutdown().await.unwrap();
 }
 

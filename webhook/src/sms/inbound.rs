@@ -208,18 +208,32 @@ async fn keyword(state: &AppState, answer: KeywordAnswer) -> Response {
         return twiml(Some(HELP_TEXT));
     }
     let store = state.engine.store().clone();
-    let from = answer.from.clone();
+    let (from, sid) = (answer.from.clone(), answer.message_sid.clone());
     let changed = tokio::task::spawn_blocking(move || {
         let conn = store.conn();
-        match kind {
-            Keyword::Stop => opt_out::record_stop(&conn, &from, "keyword", &wellbeing_assistant::store::now_rfc3339()),
-            _ => opt_out::record_start(&conn, &from).map(|_| ()),
+        // One transaction: a keyword is remembered as seen only together with its effect.
+        let tx = conn.unchecked_transaction().map_err(crate::inbox::InboxError::Query)?;
+        let now = wellbeing_assistant::store::now_rfc3339();
+        if !opt_out::first_time(&tx, &sid, &now)? {
+            return Ok(false);
         }
+        match kind {
+            Keyword::Stop => opt_out::record_stop(&tx, &from, "keyword", &now)?,
+            _ => {
+                opt_out::record_start(&tx, &from)?;
+            }
+        }
+        tx.commit().map_err(crate::inbox::InboxError::Query)?;
+        Ok::<_, crate::inbox::InboxError>(true)
     })
     .await;
     match changed {
-        Ok(Ok(())) => {
-            tracing::info!(message_sid = %answer.message_sid, keyword = kind.as_str(), "SMS opt-out changed");
+        Ok(Ok(acted)) => {
+            if acted {
+                tracing::info!(message_sid = %answer.message_sid, keyword = kind.as_str(), "SMS opt-out changed");
+            } else {
+                tracing::info!(message_sid = %answer.message_sid, keyword = kind.as_str(), "ignored a replayed keyword");
+            }
             // Twilio confirms STOP and START itself (its Advanced Opt-Out); after STOP nothing of
             // ours may be sent, so the answer is empty either way.
             twiml(None)

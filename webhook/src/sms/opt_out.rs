@@ -23,6 +23,18 @@ pub fn record_start(conn: &Connection, number: &str) -> Result<bool, InboxError>
     Ok(n > 0)
 }
 
+/// Whether keyword message `message_sid` is seen for the first time (and remember it). A replay of
+/// a signed STOP or START (Twilio's signature carries no timestamp) is then ignored.
+pub fn first_time(conn: &Connection, message_sid: &str, now: &str) -> Result<bool, InboxError> {
+    let n = conn
+        .execute(
+            "INSERT OR IGNORE INTO sms_keywords_seen (message_sid, seen_at) VALUES (?1, ?2)",
+            params![message_sid, now],
+        )
+        .map_err(InboxError::Query)?;
+    Ok(n == 1)
+}
+
 pub fn is_opted_out(conn: &Connection, number: &str) -> Result<bool, InboxError> {
     conn.query_row("SELECT 1 FROM sms_opt_outs WHERE address = ?1", params![number], |_| Ok(()))
         .optional()
@@ -46,5 +58,7 @@ mod tests {
         assert!(record_start(&conn, "+4915112345678").unwrap());
         assert!(!record_start(&conn, "+4915112345678").unwrap());
         assert!(!is_opted_out(&conn, "+4915112345678").unwrap());
+        assert!(first_time(&conn, "SM1", "2026-05-08T10:00:00Z").unwrap());
+        assert!(!first_time(&conn, "SM1", "2026-05-08T10:05:00Z").unwrap(), "a replay");
     }
 }
