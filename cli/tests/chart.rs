@@ -223,3 +223,59 @@ fn the_people_served_render_as_a_list_the_assistant_reads() {
         .unwrap();
     assert!(!out.status.success(), "an identity of no known channel was accepted");
 }
+
+/// With `assistant.sms.enabled`, the assistant gets Twilio settings the binary reads as they are
+/// (the auth token from the credentials Secret, or Secret Manager through the CSI driver), and
+/// half-set values are refused at render time.
+#[test]
+fn sms_values_render_twilio_settings_the_assistant_reads() {
+    let sms = [
+        "--set",
+        "assistant.sms.enabled=true",
+        "--set",
+        "assistant.sms.accountSid=AC0123456789abcdef",
+        "--set-string",
+        "assistant.sms.fromNumber=+15551234567",
+        "--set",
+        "assistant.sms.webhookUrl=https://wellbeing.example.org/sms/twilio",
+    ];
+    assert_accepted(&sms);
+    let docs = render(&sms);
+    let sts = docs.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+    let env = sts["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    let token = env.iter().find(|e| e["name"] == "TWILIO_AUTH_TOKEN").expect("TWILIO_AUTH_TOKEN");
+    assert_eq!(token["valueFrom"]["secretKeyRef"]["key"], "twilio-auth-token");
+    // What the container sees, with the Secret's value filled in.
+    let vars: std::collections::HashMap<String, String> = env
+        .iter()
+        .filter_map(|e| {
+            let name = e["name"].as_str()?.to_string();
+            let value =
+                e["value"].as_str().map(str::to_string).or_else(|| e.get("valueFrom").map(|_| "x".to_string()))?;
+            Some((name, value))
+        })
+        .collect();
+    let config = wellbeing_webhook::config::SmsConfig::from_env(|k| vars.get(k).cloned()).unwrap().expect("SMS is on");
+    assert_eq!(config.sender, wellbeing_webhook::sms::client::Sender::From("+15551234567".into()));
+    assert_eq!(config.webhook_url.as_deref(), Some("https://wellbeing.example.org/sms/twilio"));
+
+    let mut gcp = sms.to_vec();
+    gcp.extend(["-f", "charts/wellbeing/values-gcp.yaml"]);
+    let docs = render(&gcp);
+    let spc = docs.iter().find(|d| d["kind"] == "SecretProviderClass").unwrap();
+    assert!(
+        spc["spec"]["parameters"]["secrets"].as_str().unwrap().contains("secrets/twilio-auth-token/versions/latest")
+    );
+
+    let half = Command::new(helm())
+        .current_dir(repo())
+        .args(["template", "wellbeing", "charts/wellbeing", "--set", "assistant.sms.enabled=true"])
+        .args(["--set", "assistant.sms.accountSid=AC1"])
+        .output()
+        .unwrap();
+    assert!(!half.status.success(), "SMS without a sender was accepted");
+    let off = render(&[]);
+    let sts = off.iter().find(|d| d["kind"] == "StatefulSet").unwrap();
+    let env = sts["spec"]["template"]["spec"]["containers"][0]["env"].as_sequence().unwrap();
+    assert!(!env.iter().any(|e| e["name"].as_str().unwrap().starts_with("TWILIO_")), "SMS is off by default");
+}

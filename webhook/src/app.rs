@@ -57,6 +57,14 @@ pub struct SlackApp {
     pub bot_user_id: Option<String>,
 }
 
+/// Twilio-facing settings and the SMS adapter, when this process serves SMS.
+pub struct SmsApp {
+    pub auth_token: crate::sms::signature::AuthToken,
+    /// The public URL Twilio signs (`TWILIO_WEBHOOK_URL`); None: the URL this server sees.
+    pub webhook_url: Option<String>,
+    pub outbound: Arc<crate::sms::outbound::SmsOutbound>,
+}
+
 /// Everything the handlers share.
 pub struct Services {
     pub engine: Assistant,
@@ -64,6 +72,7 @@ pub struct Services {
     /// Delivers messages with crash-safe bookkeeping (the inbox worker uses the same).
     pub worker: Arc<Worker>,
     pub slack: SlackApp,
+    pub sms: Option<SmsApp>,
     /// Who is served: commands and button clicks are admitted here like messages.
     pub people: crate::people::ServedPeople,
     pub metrics: Metrics,
@@ -100,7 +109,7 @@ pub fn app(state: AppState) -> Router {
     slack_routes(state.clone()).merge(internal_app(state))
 }
 
-/// What Slack reaches (through the user's Ingress): the Slack endpoints and `/healthz`.
+/// What Slack and Twilio reach (through the user's Ingress): their endpoints and `/healthz`.
 pub fn public_app(state: AppState) -> Router {
     slack_routes(state).route("/healthz", get(health::healthz))
 }
@@ -110,6 +119,7 @@ fn slack_routes(state: AppState) -> Router {
         .route("/slack/events", post(slack_events))
         .route("/slack/commands", post(slack_commands))
         .route("/slack/interactivity", post(slack_interactivity))
+        .route("/sms/twilio", post(crate::sms::inbound::twilio))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
         .with_state(state)

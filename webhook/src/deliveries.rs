@@ -68,6 +68,14 @@ pub fn finish(conn: &Connection, key: &str, seq: i64, ts: Option<&str>) -> Resul
     Ok(())
 }
 
+/// Forget a delivery that certainly did not go out (the API refused it), so a retry sends it.
+/// Only a `posting` record: one that was posted stays.
+pub fn abandon(conn: &Connection, key: &str, seq: i64) -> Result<(), InboxError> {
+    conn.execute("DELETE FROM deliveries WHERE key = ?1 AND seq = ?2 AND status = 'posting'", params![key, seq])
+        .map_err(InboxError::Query)?;
+    Ok(())
+}
+
 /// The metadata payload that identifies delivery (`key`, `seq`).
 pub fn metadata(key: &str, seq: i64) -> crate::slack::client::MessageMetadata {
     crate::slack::client::MessageMetadata {

@@ -55,6 +55,19 @@ pub enum Payload {
     /// A message typed on the local page or sent with `wellbeing chat`: the replies are recorded
     /// for the page, which shows them.
     Local(LocalText),
+    /// A text message through Twilio: replies go back to the number by Twilio's REST API.
+    Sms(SmsText),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsText {
+    /// Who wrote, E.164 (`+4915112345678`).
+    pub from: String,
+    /// The number of ours they wrote to.
+    pub to: String,
+    pub text: String,
+    /// Twilio's `MessageSid` (also in the row's event id, `sms:<MessageSid>`).
+    pub message_sid: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +82,7 @@ pub struct LocalText {
 pub enum RowChannel {
     Slack,
     Local,
+    Sms,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +110,7 @@ impl Payload {
             Payload::SlackCommand(c) => (&c.team, &c.user),
             Payload::SlackView(v) => (&v.team, &v.user),
             Payload::Local(l) => return l.identity.parse(),
+            Payload::Sms(m) => return format!("sms:{}", m.from).parse(),
         };
         Ok(wellbeing_assistant::people::Identity::slack(Some(team), user))
     }
@@ -107,6 +122,7 @@ impl Payload {
             Payload::SlackCommand(c) => &c.text,
             Payload::SlackView(v) => &v.text,
             Payload::Local(l) => &l.text,
+            Payload::Sms(m) => &m.text,
         }
     }
 
@@ -114,6 +130,7 @@ impl Payload {
         match self {
             Payload::SlackMessage(_) | Payload::SlackCommand(_) | Payload::SlackView(_) => RowChannel::Slack,
             Payload::Local(_) => RowChannel::Local,
+            Payload::Sms(_) => RowChannel::Sms,
         }
     }
 
@@ -123,6 +140,7 @@ impl Payload {
             Payload::SlackMessage(_) => "slack_event",
             Payload::SlackCommand(_) | Payload::SlackView(_) => "slack_command",
             Payload::Local(_) => "local",
+            Payload::Sms(_) => "sms",
         }
     }
 
@@ -135,6 +153,7 @@ impl Payload {
             Payload::SlackCommand(c) => c.text.clear(),
             Payload::SlackView(v) => v.text.clear(),
             Payload::Local(l) => l.text.clear(),
+            Payload::Sms(m) => m.text.clear(),
         }
         p
     }

@@ -1,5 +1,6 @@
 //! The internal API: `POST /internal/checkins`, called by `wellbeing checkin trigger` from the
-//! persona's CronJobs. Opens the user's DM, posts the persona's check-in prompt, records it.
+//! persona's CronJobs. Sends the persona's check-in prompt to each person (Slack DM, or SMS when
+//! the persona speaks by SMS) and records it.
 
 use axum::Json;
 use axum::extract::State;
@@ -17,6 +18,7 @@ use wellbeing_crds::Persona;
 use wellbeing_crds::schedule;
 
 use crate::app::AppState;
+use crate::sms::outbound::Sent;
 
 /// What `wellbeing checkin trigger` sends.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,7 +171,21 @@ impl CheckinResponse {
     }
 }
 
-/// Send the check-in of `slot` to one person by their Slack DM, unless the gate says skip.
+/// Where one person's check-in prompt goes.
+enum Destination {
+    /// Their Slack DM (`dm` when it is known already).
+    Slack { user: String, dm: Option<String> },
+    /// A text to this number: the persona speaks by SMS, Twilio is configured, and the person
+    /// has an `sms:` identity.
+    Sms { number: String },
+}
+
+fn internal_error(what: &str, e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to {what}: {e}"))
+}
+
+/// Send the check-in of `slot` to one person, by SMS when that is the persona's channel and the
+/// person has a number, else by their Slack DM, unless the gate says skip.
 async fn check_in_person(
     state: &AppState,
     persona: &Persona,
@@ -178,18 +194,40 @@ async fn check_in_person(
 ) -> Result<CheckinResponse, Response> {
     let now = state.clock.now();
     let slot = slot_index.and_then(|i| slot_time(persona, i, now));
+    let by_sms = persona.spec.check_ins.channel == Channel::Sms && state.sms.is_some();
     let (store, p) = (state.engine.store().clone(), person.to_string());
-    let slack = tokio::task::spawn_blocking(move || people::identities_on(&store.conn(), &p, Channel::Slack)).await;
-    let (identity, dm) = match slack {
-        Ok(Ok(mut found)) if !found.is_empty() => found.swap_remove(0),
-        Ok(Ok(_)) => {
+    let found = tokio::task::spawn_blocking(move || -> Result<Option<Destination>, wellbeing_assistant::StoreError> {
+        let conn = store.conn();
+        if by_sms && let Some((identity, _)) = people::identities_on(&conn, &p, Channel::Sms)?.into_iter().next() {
+            return Ok(Some(Destination::Sms { number: identity.address }));
+        }
+        let slack = people::identities_on(&conn, &p, Channel::Slack)?.into_iter().next();
+        Ok(slack.map(|(identity, dm)| Destination::Slack {
+            user: identity.slack_user().unwrap_or_default().to_string(),
+            dm,
+        }))
+    })
+    .await;
+    let destination = match found {
+        Ok(Ok(Some(destination))) => destination,
+        Ok(Ok(None)) => {
             tracing::info!("check-in skipped: the person has no Slack identity");
             return Ok(CheckinResponse::skipped(person, "no_slack_identity"));
         }
-        Ok(Err(e)) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to read identities: {e}"))),
-        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to read identities: {e}"))),
+        Ok(Err(e)) => return Err(internal_error("read identities", e)),
+        Err(e) => return Err(internal_error("read identities", e)),
     };
-    let slack_user = identity.slack_user().unwrap_or_default().to_string();
+    if let (Destination::Sms { number }, Some(sms)) = (&destination, &state.sms) {
+        // A number that texted STOP gets nothing, and no prompt is recorded as asked.
+        match sms.outbound.opted_out(number).await {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::info!("check-in skipped: the person's number texted STOP");
+                return Ok(CheckinResponse::skipped(person, "sms_opted_out"));
+            }
+            Err(e) => return Err(internal_error("read the SMS opt-outs", wellbeing_common::error_chain(&e))),
+        }
+    }
 
     // Paused, a quiet day, or backed off after unanswered check-ins: skip (and say so).
     let (store, goals, persona, u) =
@@ -206,20 +244,20 @@ async fn check_in_person(
             tracing::info!(reason = reason.as_str(), "check-in skipped");
             return Ok(CheckinResponse::skipped(person, reason.as_str()));
         }
-        Ok(Err(e)) => {
-            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to check the schedule: {e}")));
-        }
-        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to check the schedule: {e}"))),
+        Ok(Err(e)) => return Err(internal_error("check the schedule", e)),
+        Err(e) => return Err(internal_error("check the schedule", e)),
     };
 
+    let channel = match destination {
+        Destination::Slack { .. } => Channel::Slack,
+        Destination::Sms { .. } => Channel::Sms,
+    };
     let (engine, u) = (state.engine.clone(), person.to_string());
-    let recorded = tokio::task::spawn_blocking(move || engine.record_checkin_prompt(&u, Channel::Slack, slot)).await;
+    let recorded = tokio::task::spawn_blocking(move || engine.record_checkin_prompt(&u, channel, slot)).await;
     let sent = match recorded {
         Ok(Ok(sent)) => sent,
-        Ok(Err(e)) => {
-            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to record the prompt: {e}")));
-        }
-        Err(e) => return Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("failed to record the prompt: {e}"))),
+        Ok(Err(e)) => return Err(internal_error("record the prompt", e)),
+        Err(e) => return Err(internal_error("record the prompt", e)),
     };
     let prompt = sent.prompt().clone();
     if let SentPrompt::AlreadySent(p) = &sent
@@ -236,22 +274,48 @@ async fn check_in_person(
         });
     }
 
-    let channel = match dm {
-        Some(dm) => dm,
-        None => match state.slack.client.open_conversation(&slack_user).await {
-            Ok(channel) => channel,
-            Err(e) => return Err(error(StatusCode::BAD_GATEWAY, format!("failed to open the DM: {e}"))),
-        },
-    };
     let key = format!("checkin:{}", prompt.id);
-    if let Some(notice) = notice
-        && let Err(e) = state.slack.outbound.post_once(&key, 0, person, &channel, None, &notice).await
-    {
-        return Err(error(StatusCode::BAD_GATEWAY, format!("failed to post the notice: {e}")));
-    }
-    let ts = match state.slack.outbound.post_once(&key, 1, person, &channel, None, &prompt.text).await {
-        Ok(ts) => ts,
-        Err(e) => return Err(error(StatusCode::BAD_GATEWAY, format!("failed to post the prompt: {e}"))),
+    let (channel, ts) = match destination {
+        Destination::Slack { user, dm } => {
+            let channel = match dm {
+                Some(dm) => dm,
+                None => match state.slack.client.open_conversation(&user).await {
+                    Ok(channel) => channel,
+                    Err(e) => return Err(error(StatusCode::BAD_GATEWAY, format!("failed to open the DM: {e}"))),
+                },
+            };
+            if let Some(notice) = notice
+                && let Err(e) = state.slack.outbound.post_once(&key, 0, person, &channel, None, &notice).await
+            {
+                return Err(error(StatusCode::BAD_GATEWAY, format!("failed to post the notice: {e}")));
+            }
+            let ts = match state.slack.outbound.post_once(&key, 1, person, &channel, None, &prompt.text).await {
+                Ok(ts) => ts,
+                Err(e) => return Err(error(StatusCode::BAD_GATEWAY, format!("failed to post the prompt: {e}"))),
+            };
+            (channel, ts)
+        }
+        Destination::Sms { number } => {
+            let Some(sms) = &state.sms else { return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "SMS is off")) };
+            let failed = |what: &str, e: crate::sms::outbound::SendError| {
+                error(
+                    StatusCode::BAD_GATEWAY,
+                    format!("failed to send the {what}: {}", wellbeing_common::error_chain(&e)),
+                )
+            };
+            if let Some(notice) = notice
+                && let Err(e) = sms.outbound.send_once(&key, 0, person, &number, &notice).await
+            {
+                return Err(failed("notice", e));
+            }
+            let sid = match sms.outbound.send_once(&key, 1, person, &number, &prompt.text).await {
+                Ok(Sent::Sid(sid)) => sid,
+                Ok(Sent::Unknown) => String::new(),
+                Ok(Sent::OptedOut) => return Ok(CheckinResponse::skipped(person, "sms_opted_out")),
+                Err(e) => return Err(failed("prompt", e)),
+            };
+            ("sms".to_string(), sid)
+        }
     };
     let (engine, c, t) = (state.engine.clone(), channel.clone(), ts.clone());
     let marked = tokio::task::spawn_blocking(move || engine.mark_prompt_delivered(prompt.id, Some(c), Some(t))).await;

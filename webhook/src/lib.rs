@@ -23,4 +23,5 @@ pub mod personas_kube;
 pub mod pipeline;
 pub mod server;
 pub mod slack;
+pub mod sms;
 pub mod worker;

@@ -31,6 +31,7 @@ use crate::goal_status::{self, GoalStatusError};
 use crate::inbox::InboxError;
 use crate::slack::client::SlackError;
 use crate::slack::outbound::SlackOutbound;
+use crate::sms::outbound::SmsOutbound;
 
 /// Prefix of a proactive message's key (`interactions.event_id`, `deliveries.key`).
 pub const KEY_PREFIX: &str = "proactive:";
@@ -147,32 +148,47 @@ pub enum UserChannel {
     Local,
     /// A Slack DM with this member id.
     Slack(String),
-    /// A channel this process does not serve (SMS, email).
+    /// Text messages to this number (E.164).
+    Sms(String),
+    /// A channel this process does not serve (email, or Slack or SMS when not configured).
     Other,
 }
 
+/// The channels this process serves besides the local page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Served {
+    pub slack: bool,
+    pub sms: bool,
+}
+
 /// Where a person's proactive messages go: their identity on `preferred` (the active persona's
-/// channel) when this process serves it, else the local page, else Slack. A person with no stored
-/// identity (data from before people existed) is reached by what their id says. Pure.
+/// channel) when this process serves it, else the local page, else Slack. SMS is used only when
+/// it is the persona's channel: a text costs money and reaches a phone, so it is never a fallback.
+/// A person with no stored identity (data from before people existed) is reached by what their
+/// id says. Pure.
 pub fn route_for(
     person: &str,
     identities: &[(Identity, Option<String>)],
     preferred: CrdChannel,
-    slack_on: bool,
+    on: Served,
 ) -> UserChannel {
     if identities.is_empty() {
         return channel_of(person);
     }
     let served = |channel: CrdChannel| match channel {
         CrdChannel::Local => true,
-        CrdChannel::Slack => slack_on,
-        CrdChannel::Sms | CrdChannel::Email => false,
+        CrdChannel::Slack => on.slack,
+        CrdChannel::Sms => on.sms,
+        CrdChannel::Email => false,
     };
-    let on = |channel: CrdChannel| identities.iter().find(|(i, _)| i.channel == channel && served(channel));
-    let found = on(preferred).or_else(|| on(CrdChannel::Local)).or_else(|| on(CrdChannel::Slack));
+    let find = |channel: CrdChannel| identities.iter().find(|(i, _)| i.channel == channel && served(channel));
+    let found = find(preferred).or_else(|| find(CrdChannel::Local)).or_else(|| find(CrdChannel::Slack));
     match found {
-        Some((identity, _)) if identity.channel == CrdChannel::Local => UserChannel::Local,
-        Some((identity, _)) => identity.slack_user().map_or(UserChannel::Other, |u| UserChannel::Slack(u.to_string())),
+        Some((identity, _)) => match identity.channel {
+            CrdChannel::Local => UserChannel::Local,
+            CrdChannel::Sms => UserChannel::Sms(identity.address.clone()),
+            _ => identity.slack_user().map_or(UserChannel::Other, |u| UserChannel::Slack(u.to_string())),
+        },
         None => UserChannel::Other,
     }
 }
@@ -199,6 +215,13 @@ pub enum Delivered {
         channel: String,
         ts: String,
     },
+    /// Sent by SMS: Twilio's message SID (empty when an earlier attempt's outcome is unknown and
+    /// it was not sent again).
+    Sms {
+        sid: String,
+    },
+    /// The number texted STOP: nothing was sent.
+    OptedOut,
     /// The user's channel is not served here (a Slack user while Slack is off, SMS, email).
     NoChannel,
 }
@@ -209,6 +232,8 @@ pub enum DeliverError {
     Local(#[source] rusqlite::Error),
     #[error("failed to post the message to Slack")]
     Slack(#[source] SlackError),
+    #[error("failed to send the message by SMS")]
+    Sms(#[source] crate::sms::outbound::SendError),
     #[error("failed to record the Slack delivery")]
     Record(#[source] InboxError),
     #[error("failed to finish the delivery")]
@@ -248,12 +273,19 @@ pub struct Delivery {
     engine: Assistant,
     local: LocalOutbound,
     slack: Option<Arc<SlackOutbound>>,
+    sms: Option<Arc<SmsOutbound>>,
 }
 
 impl Delivery {
     /// `slack`: the adapter when this process serves Slack.
     pub fn new(engine: Assistant, slack: Option<Arc<SlackOutbound>>) -> Delivery {
-        Delivery { local: LocalOutbound::new(engine.clone()), engine, slack }
+        Delivery { local: LocalOutbound::new(engine.clone()), engine, slack, sms: None }
+    }
+
+    /// With Twilio's adapter, when this process serves SMS.
+    pub fn with_sms(mut self, sms: Option<Arc<SmsOutbound>>) -> Delivery {
+        self.sms = sms;
+        self
     }
 
     #[tracing::instrument(skip_all, fields(kind = msg.kind.as_str(), goal = %msg.goal, slot = %msg.slot))]
@@ -267,7 +299,8 @@ impl Delivery {
         let private_ref = |identity: &Identity| {
             identities.iter().find(|(i, _)| i == identity).and_then(|(_, private)| private.clone())
         };
-        match route_for(&msg.user_id, &identities, preferred, self.slack.is_some()) {
+        let on = Served { slack: self.slack.is_some(), sms: self.sms.is_some() };
+        match route_for(&msg.user_id, &identities, preferred, on) {
             UserChannel::Local => {
                 let identity = Identity::local("me");
                 self.local.deliver(&identity, private_ref(&identity).as_deref(), msg).await
@@ -276,6 +309,13 @@ impl Delivery {
                 Some(slack) => {
                     let identity = Identity::slack(None, &member);
                     slack.deliver(&identity, private_ref(&identity).as_deref(), msg).await
+                }
+                None => Ok(Delivered::NoChannel),
+            },
+            UserChannel::Sms(number) => match &self.sms {
+                Some(sms) => {
+                    let identity = Identity { channel: CrdChannel::Sms, address: number };
+                    sms.deliver(&identity, None, msg).await
                 }
                 None => Ok(Delivered::NoChannel),
             },
@@ -291,6 +331,9 @@ impl Delivery {
             match self.deliver(msg).await {
                 Ok(Delivered::NoChannel) => {
                     tracing::debug!(kind = msg.kind.as_str(), "no channel for this user here; not delivered");
+                }
+                Ok(Delivered::OptedOut) => {
+                    tracing::info!(kind = msg.kind.as_str(), "not sent: the person's number texted STOP");
                 }
                 Ok(_) => delivered += 1,
                 Err(error) => tracing::warn!(
@@ -442,17 +485,36 @@ mod tests {
         let local = (Identity::local("me"), None);
         let sms = ("sms:+4915112345678".parse::<Identity>().unwrap(), None);
         let both = [local.clone(), slack.clone()];
-        assert_eq!(route_for("ana", &both, CrdChannel::Slack, true), UserChannel::Slack("U1".into()));
-        assert_eq!(route_for("ana", &both, CrdChannel::Slack, false), UserChannel::Local, "Slack is off here");
-        assert_eq!(route_for("ana", &both, CrdChannel::Local, true), UserChannel::Local);
+        let slack_on = Served { slack: true, sms: false };
+        let all_on = Served { slack: true, sms: true };
+        let off = Served::default();
+        assert_eq!(route_for("ana", &both, CrdChannel::Slack, slack_on), UserChannel::Slack("U1".into()));
+        assert_eq!(route_for("ana", &both, CrdChannel::Slack, off), UserChannel::Local, "Slack is off here");
+        assert_eq!(route_for("ana", &both, CrdChannel::Local, slack_on), UserChannel::Local);
         assert_eq!(
-            route_for("ana", std::slice::from_ref(&slack), CrdChannel::Local, true),
+            route_for("ana", std::slice::from_ref(&slack), CrdChannel::Local, slack_on),
             UserChannel::Slack("U1".into())
         );
-        assert_eq!(route_for("ana", &[sms], CrdChannel::Sms, true), UserChannel::Other, "no SMS channel yet");
-        assert_eq!(route_for("ana", &[slack], CrdChannel::Slack, false), UserChannel::Other);
+        assert_eq!(
+            route_for("ana", std::slice::from_ref(&sms), CrdChannel::Sms, slack_on),
+            UserChannel::Other,
+            "SMS is off"
+        );
+        assert_eq!(
+            route_for("ana", std::slice::from_ref(&sms), CrdChannel::Sms, all_on),
+            UserChannel::Sms("+4915112345678".into())
+        );
+        let three = [local.clone(), slack.clone(), sms.clone()];
+        assert_eq!(route_for("ana", &three, CrdChannel::Sms, all_on), UserChannel::Sms("+4915112345678".into()));
+        // SMS is never a fallback: the persona speaks on Slack, Slack is off here, the page it is.
+        assert_eq!(route_for("ana", &three, CrdChannel::Slack, Served { slack: false, sms: true }), UserChannel::Local);
+        assert_eq!(
+            route_for("ana", &[slack.clone(), sms], CrdChannel::Slack, Served { slack: false, sms: true }),
+            UserChannel::Other
+        );
+        assert_eq!(route_for("ana", &[slack], CrdChannel::Slack, off), UserChannel::Other);
         // A person from before identities existed: their id says where they are.
-        assert_eq!(route_for("slack:T1:U7", &[], CrdChannel::Slack, true), UserChannel::Slack("U7".into()));
+        assert_eq!(route_for("slack:T1:U7", &[], CrdChannel::Slack, slack_on), UserChannel::Slack("U7".into()));
     }
 
     #[test]

@@ -11,8 +11,7 @@ use wellbeing_assistant::engine::Assistant;
 use crate::inbox::{InboxError, InboxWriter};
 use crate::metrics::Metrics;
 use crate::people::ServedPeople;
-use crate::slack::outbound::SlackOutbound;
-use crate::worker::{Worker, WorkerOptions};
+use crate::worker::{Outbound, Worker, WorkerOptions};
 
 pub struct Pipeline {
     pub inbox: InboxWriter,
@@ -33,7 +32,7 @@ impl Pipeline {
     /// an earlier run are processed first.
     pub fn start(
         engine: &Assistant,
-        slack: Option<Arc<SlackOutbound>>,
+        outbound: Outbound,
         people: ServedPeople,
         metrics: Metrics,
         worker: Option<WorkerOptions>,
@@ -41,7 +40,7 @@ impl Pipeline {
         let new_rows = Arc::new(Notify::new());
         let (inbox, writer_thread) = InboxWriter::start(engine.store().path(), new_rows.clone(), metrics.clone())?;
         let run = worker.is_some();
-        let worker = Worker::new(engine.clone(), slack, metrics, worker.unwrap_or_default(), people)?;
+        let worker = Worker::new(engine.clone(), outbound, metrics, worker.unwrap_or_default(), people)?;
         let worker_stop = CancellationToken::new();
         let worker_task = run.then(|| tokio::spawn(worker.clone().run(new_rows, worker_stop.clone())));
         if worker_task.is_none() {

@@ -16,9 +16,9 @@ use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::goals::GoalsConfig;
 use wellbeing_assistant::people::{Identity, PersonConfig};
 
-use crate::app::{self, AppState, Clock, Services, SlackApp};
+use crate::app::{self, AppState, Clock, Services, SlackApp, SmsApp};
 use crate::auth::InternalAuth;
-use crate::config::SlackConfig;
+use crate::config::{SlackConfig, SmsConfig};
 use crate::db::Db;
 use crate::inbox::InboxError;
 use crate::metrics::Metrics;
@@ -26,7 +26,9 @@ use crate::people::ServedPeople;
 use crate::pipeline::Pipeline;
 use crate::slack::client::SlackClient;
 use crate::slack::outbound::SlackOutbound;
-use crate::worker::WorkerOptions;
+use crate::sms::client::TwilioClient;
+use crate::sms::outbound::SmsOutbound;
+use crate::worker::{Outbound, WorkerOptions};
 
 /// How long background answers (response_url, exports) may take after the last request.
 const TASKS_GRACE: Duration = Duration::from_secs(15);
@@ -45,6 +47,8 @@ pub enum ServerError {
 
 pub struct ServerConfig {
     pub slack: SlackConfig,
+    /// Twilio, when SMS is on (`TWILIO_ACCOUNT_SID` set).
+    pub sms: Option<SmsConfig>,
     /// `None`: no worker (rows wait in the inbox; the load benchmark measures the acceptor alone).
     pub worker: Option<WorkerOptions>,
     pub auth: InternalAuth,
@@ -146,13 +150,28 @@ pub async fn prepare(engine: Assistant, config: ServerConfig) -> Result<Prepared
     let people = ServedPeople::start(engine.store().clone(), &configured).map_err(ServerError::People)?;
     let db = Db::open(engine.store()).map_err(ServerError::Inbox)?;
     let outbound = Arc::new(SlackOutbound::new(db, client.clone()));
-    let pipeline = Pipeline::start(&engine, Some(outbound.clone()), people.clone(), metrics.clone(), config.worker)
+    let sms = match &config.sms {
+        Some(sms) => {
+            let client = TwilioClient::new(&sms.api_base, &sms.account_sid, sms.auth_token.clone(), sms.sender.clone());
+            let db = Db::open(engine.store()).map_err(ServerError::Inbox)?;
+            tracing::info!(webhook_url = ?sms.webhook_url, "SMS by Twilio is on: POST /sms/twilio");
+            Some(SmsApp {
+                auth_token: sms.auth_token.clone(),
+                webhook_url: sms.webhook_url.clone(),
+                outbound: Arc::new(SmsOutbound::new(db, client)),
+            })
+        }
+        None => None,
+    };
+    let channels = Outbound { slack: Some(outbound.clone()), sms: sms.as_ref().map(|s| s.outbound.clone()) };
+    let pipeline = Pipeline::start(&engine, channels, people.clone(), metrics.clone(), config.worker)
         .map_err(ServerError::Inbox)?;
     let state = AppState(Arc::new(Services {
         engine: engine.clone(),
         inbox: pipeline.inbox.clone(),
         worker: pipeline.worker.clone(),
         slack: SlackApp { signing_secret: config.slack.signing_secret.clone(), client, outbound, bot_user_id },
+        sms,
         people,
         metrics,
         auth: config.auth,

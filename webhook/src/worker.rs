@@ -24,6 +24,21 @@ use crate::metrics::{Metrics, OutcomeLabels};
 use crate::people::ServedPeople;
 use crate::slack::client::SlackError;
 use crate::slack::outbound::{SlackOutbound, is_direct_channel};
+use crate::sms::outbound::SmsOutbound;
+
+/// The outbound adapters of the channels this process serves besides the local page.
+#[derive(Clone, Debug, Default)]
+pub struct Outbound {
+    pub slack: Option<Arc<SlackOutbound>>,
+    pub sms: Option<Arc<SmsOutbound>>,
+}
+
+impl Outbound {
+    /// Slack alone (or nothing but the local page).
+    pub fn slack(slack: Option<Arc<SlackOutbound>>) -> Outbound {
+        Outbound { slack, sms: None }
+    }
+}
 
 /// How often processed rows past their keep time are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -72,6 +87,8 @@ pub enum ProcessError {
     Engine(#[source] EngineError),
     #[error("failed to deliver to Slack")]
     Slack(#[source] SlackError),
+    #[error("failed to deliver by SMS")]
+    Sms(#[source] crate::sms::outbound::SendError),
     #[error("failed to update the inbox")]
     Inbox(#[source] InboxError),
     #[error("a blocking database task failed")]
@@ -82,7 +99,7 @@ pub enum ProcessError {
     Identity(#[source] wellbeing_assistant::people::IdentityError),
     #[error("{0} reached an adapter of another channel")]
     WrongChannel(&'static str),
-    #[error("this process does not serve the row's channel (Slack is not configured)")]
+    #[error("this process does not serve the row's channel (Slack or Twilio is not configured)")]
     NoAdapter,
 }
 
@@ -99,6 +116,7 @@ impl ProcessError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ProcessError::Slack(e) => e.is_retryable(),
+            ProcessError::Sms(e) => e.is_retryable(),
             // Database trouble (busy, disk full) and engine errors other than invalid input are
             // worth another try; invalid input will be as invalid next time.
             ProcessError::Engine(EngineError::Invalid(_)) => false,
@@ -112,6 +130,7 @@ impl ProcessError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ProcessError::Slack(e) => e.retry_after(),
+            ProcessError::Sms(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -143,6 +162,8 @@ pub struct Worker {
     engine: Assistant,
     /// Slack's adapter, when this process serves Slack.
     slack: Option<Arc<SlackOutbound>>,
+    /// Twilio's adapter, when this process serves SMS.
+    sms: Option<Arc<SmsOutbound>>,
     local: LocalOutbound,
     metrics: Metrics,
     options: WorkerOptions,
@@ -164,7 +185,7 @@ impl Worker {
     /// get [`NOT_SERVED_REPLY`] and nothing of theirs is stored.
     pub fn new(
         engine: Assistant,
-        slack: Option<Arc<SlackOutbound>>,
+        outbound: Outbound,
         metrics: Metrics,
         options: WorkerOptions,
         people: ServedPeople,
@@ -172,7 +193,8 @@ impl Worker {
         let db = Db::open(engine.store())?;
         let (finished, _) = broadcast::channel(1024);
         let local = LocalOutbound::new(engine.clone());
-        Ok(Arc::new(Worker { db, engine, slack, local, metrics, options, people, finished }))
+        let Outbound { slack, sms } = outbound;
+        Ok(Arc::new(Worker { db, engine, slack, sms, local, metrics, options, people, finished }))
     }
 
     /// Rows as they are finished (done, scheduled for a retry, or failed for good).
@@ -320,6 +342,7 @@ impl Worker {
         let adapter: &dyn OutboundAdapter = match row.payload.channel() {
             RowChannel::Local => &self.local,
             RowChannel::Slack => self.slack.as_deref().ok_or(ProcessError::NoAdapter)?,
+            RowChannel::Sms => self.sms.as_deref().ok_or(ProcessError::NoAdapter)?,
         };
         let identity = row.payload.identity().map_err(ProcessError::Identity)?;
         let Some(person) = self.people.admit(identity).await.map_err(ProcessError::Admit)? else {
@@ -339,6 +362,7 @@ impl Worker {
             Payload::SlackMessage(m) => (Channel::Slack, Some(m.reply_thread().to_string()), slack_time(&m.ts)),
             Payload::SlackCommand(_) | Payload::SlackView(_) => (Channel::Slack, None, None),
             Payload::Local(_) => (Channel::Local, None, None),
+            Payload::Sms(_) => (Channel::Sms, None, None),
         };
         let outcome = self
             .engine

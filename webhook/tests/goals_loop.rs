@@ -295,6 +295,7 @@ async fn yes_on_a_pillar_in_slack_creates_the_goal_in_the_cluster() {
     let learned: Arc<dyn LearnedGoals> = Arc::new(ClusterGoals { client, namespace: NS.into() });
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServerConfig {
+        sms: None,
         slack: SlackConfig {
             signing_secret: SigningSecret::new(SECRET),
             bot_token: BotToken::new(BOT_TOKEN),

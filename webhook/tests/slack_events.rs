@@ -24,6 +24,7 @@ async fn slacks_published_signing_example_is_accepted() {
     let service = {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = wellbeing_webhook::server::ServerConfig {
+            sms: None,
             slack: wellbeing_webhook::config::SlackConfig {
                 signing_secret: SigningSecret::new("8f742231b10e8888abcd99yyyzzz85a5"),
                 bot_token: wellbeing_webhook::slack::client::BotToken::new(BOT_TOKEN),

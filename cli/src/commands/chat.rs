@@ -81,7 +81,7 @@ async fn direct(data_dir: &std::path::Path, manifests: Option<PathBuf>, text: &s
     let me = PersonConfig { name: LOCAL_USER.to_string(), identities: vec![Identity::local(LOCAL_NAME)] };
     let people = ServedPeople::start(store, std::slice::from_ref(&me)).context("failed to enrol the local user")?;
     let options = WorkerOptions::default();
-    let pipeline = Pipeline::start(&assistant, None, people, Metrics::new(), Some(options))
+    let pipeline = Pipeline::start(&assistant, Default::default(), people, Metrics::new(), Some(options))
         .context("failed to start the inbox")?;
     let backend = InboxBackend::new(assistant, pipeline.inbox.clone(), pipeline.worker.clone(), LOCAL_USER);
     let row = NewRow {

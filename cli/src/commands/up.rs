@@ -179,6 +179,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let pipeline = match slack {
         Some(slack) => {
             let config = ServerConfig {
+                sms: None,
                 slack,
                 worker: Some(WorkerOptions { shutdown_grace: DRAIN_TIMEOUT, ..Default::default() }),
                 // Only this process calls /internal/checkins, with a token nobody else sees.
@@ -200,7 +201,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 .context("failed to enrol the local user")?;
             let pipeline = wellbeing_webhook::pipeline::Pipeline::start(
                 &assistant,
-                None,
+                Default::default(),
                 people,
                 wellbeing_webhook::metrics::Metrics::new(),
                 Some(WorkerOptions { shutdown_grace: DRAIN_TIMEOUT, ..Default::default() }),

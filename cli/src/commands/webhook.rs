@@ -1,5 +1,5 @@
 //! `wellbeing webhook`: the assistant service of the cluster (the chart's StatefulSet). Slack
-//! endpoints, the durable inbox and its worker, the internal API for check-in Jobs, probes and
+//! endpoints (and Twilio's, with TWILIO_ACCOUNT_SID set), the durable inbox and its worker, the internal API for check-in Jobs, probes and
 //! metrics, the dashboard, and the goals loop (reminders, nudges, questions and the weekly insight
 //! by Slack DM; Goal progress into `Goal.status`). Personas and Goals come from the cluster, or
 //! from `--manifests`, or there is the built-in default persona and no goals.
@@ -19,7 +19,7 @@ use wellbeing_assistant::llm::{LlmClient, LlmConfig, LlmRouter};
 use wellbeing_assistant::persona::{PersonaRegistry, default_persona};
 use wellbeing_webhook::app::system_clock;
 use wellbeing_webhook::auth::{AllowedCallers, InternalAuth, KubeTokenReviewer, TokenReviewer};
-use wellbeing_webhook::config::{self, SlackConfig};
+use wellbeing_webhook::config::{self, SlackConfig, SmsConfig};
 use wellbeing_webhook::goals_loop::{FixedGoals, GoalSource, GoalsLoop, Known, POLL_EVERY};
 use wellbeing_webhook::nudges::{ClusterGoals, Delivery, LearnedGoals, ManifestGoals};
 use wellbeing_webhook::server::{ServerConfig, start};
@@ -91,6 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 async fn serve(args: Args) -> anyhow::Result<()> {
     let env = |name: &str| std::env::var(name).ok();
     let slack = SlackConfig::from_env(env).context("failed to read the Slack settings")?;
+    let sms = SmsConfig::from_env(env).context("failed to read the Twilio (SMS) settings")?;
     let internal_token = match config::secret(&env, "WELLBEING_INTERNAL_TOKEN") {
         Ok(token) => Some(token),
         Err(config::ConfigError::Missing { .. }) => None,
@@ -223,6 +224,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         args.worker.then(|| WorkerOptions { concurrency: args.worker_concurrency.max(1), ..Default::default() });
     let config = ServerConfig {
         slack,
+        sms,
         worker,
         auth,
         goals: goals_config.clone(),
@@ -238,7 +240,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     // into Goal.status. It stops with the service (same token).
     let goals_loop = GoalsLoop {
         engine: running.state.engine.clone(),
-        delivery: Delivery::new(running.state.engine.clone(), Some(running.state.slack.outbound.clone())),
+        delivery: Delivery::new(running.state.engine.clone(), Some(running.state.slack.outbound.clone()))
+            .with_sms(running.state.sms.as_ref().map(|sms| sms.outbound.clone())),
         source: goal_source,
         config: goals_config,
         progress_user: None,

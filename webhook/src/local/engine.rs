@@ -218,7 +218,7 @@ mod tests {
         let me = PersonConfig { name: "local:me".into(), identities: vec![Identity::local("me")] };
         let people = ServedPeople::start(store, &[me]).unwrap();
         let options = worker.then(|| WorkerOptions { poll: Duration::from_millis(50), ..Default::default() });
-        let pipeline = Pipeline::start(&assistant, None, people, Metrics::new(), options).unwrap();
+        let pipeline = Pipeline::start(&assistant, Default::default(), people, Metrics::new(), options).unwrap();
         let backend = InboxBackend::new(assistant.clone(), pipeline.inbox.clone(), pipeline.worker.clone(), "local:me");
         Local { _dir: dir, assistant, pipeline, backend }
     }
@@ -329,7 +329,8 @@ mod tests {
         // The next start's worker handles it; the same request sent again gets the answer.
         let people = ServedPeople::start(store.clone(), &[]).unwrap();
         let options = WorkerOptions { poll: Duration::from_millis(50), ..Default::default() };
-        let pipeline = Pipeline::start(&l.assistant, None, people, Metrics::new(), Some(options)).unwrap();
+        let pipeline =
+            Pipeline::start(&l.assistant, Default::default(), people, Metrics::new(), Some(options)).unwrap();
         let backend =
             InboxBackend::new(l.assistant.clone(), pipeline.inbox.clone(), pipeline.worker.clone(), "local:me");
         let result = backend.send(row("later", "local:me", "slept well")).await.unwrap();

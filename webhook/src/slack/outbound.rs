@@ -179,6 +179,7 @@ impl OutboundAdapter for SlackOutbound {
                 Ok(())
             }
             Payload::Local(_) => Err(ProcessError::WrongChannel("a local-page row")),
+            Payload::Sms(_) => Err(ProcessError::WrongChannel("an SMS row")),
         }
     }
 
@@ -194,6 +195,7 @@ impl OutboundAdapter for SlackOutbound {
             }
             Payload::SlackView(_) => Ok(()),
             Payload::Local(_) => Err(ProcessError::WrongChannel("a local-page row")),
+            Payload::Sms(_) => Err(ProcessError::WrongChannel("an SMS row")),
         }
     }
 

@@ -284,6 +284,8 @@ pub struct Options {
     pub checkin_user: Option<String>,
     /// The people served (`WELLBEING_PEOPLE`); empty: the first writer is enrolled.
     pub people: Vec<wellbeing_assistant::people::PersonConfig>,
+    /// Twilio (SMS), off by default.
+    pub sms: Option<wellbeing_webhook::config::SmsConfig>,
 }
 
 /// Slack users of the test workspace as served people, each named by their identity's key the
@@ -308,6 +310,7 @@ impl Default for Options {
             shared_token: Some(INTERNAL_TOKEN.into()),
             checkin_user: None,
             people: Vec::new(),
+            sms: None,
         }
     }
 }
@@ -332,6 +335,7 @@ pub fn engine(dir: &Path, llm: Option<LlmConfig>) -> Assistant {
 pub async fn start_service(dir: &Path, slack: &FakeSlack, options: Options) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServerConfig {
+        sms: options.sms,
         slack: SlackConfig {
             signing_secret: SigningSecret::new(SECRET),
             bot_token: BotToken::new(BOT_TOKEN),
@@ -423,4 +427,151 @@ pub async fn wait_status(dir: &Path, event_id: &str, status: &str, timeout: Dura
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TWILIO_TOKEN: &str = "twilio-test-auth-token";
+pub const TWILIO_FROM: &str = "+15005550006";
+
+/// One request the fake Twilio received: its form fields and Authorization header.
+#[derive(Debug, Clone)]
+pub struct TwilioCall {
+    pub path: String,
+    pub form: HashMap<String, String>,
+    pub authorization: Option<String>,
+}
+
+/// A fake of Twilio's Messages resource on 127.0.0.1: `POST
+/// /2010-04-01/Accounts/{sid}/Messages.json` answers 201 with a message SID, or the errors queued
+/// in `failures` (HTTP status, Twilio error code), one per request, first.
+#[derive(Clone, Default)]
+pub struct FakeTwilio {
+    pub calls: Arc<Mutex<Vec<TwilioCall>>>,
+    pub failures: Arc<Mutex<Vec<(u16, i64)>>>,
+    pub addr: Arc<Mutex<Option<SocketAddr>>>,
+}
+
+impl FakeTwilio {
+    pub async fn start() -> FakeTwilio {
+        let fake = FakeTwilio::default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        *fake.addr.lock().unwrap() = Some(listener.local_addr().unwrap());
+        let router = Router::new()
+            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio_messages))
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        fake
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr.lock().unwrap().unwrap())
+    }
+
+    pub fn calls(&self) -> Vec<TwilioCall> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Wait until `n` messages were asked for (or panic after `timeout`).
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<TwilioCall> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let calls = self.calls();
+            if calls.len() >= n {
+                return calls;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("Twilio asked {} times, expected {n}: {calls:?}", calls.len());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The settings of a service that uses this fake (`webhook_url`: TWILIO_WEBHOOK_URL).
+    pub fn config(&self, webhook_url: Option<&str>) -> wellbeing_webhook::config::SmsConfig {
+        wellbeing_webhook::config::SmsConfig {
+            account_sid: TWILIO_SID.into(),
+            auth_token: wellbeing_webhook::sms::signature::AuthToken::new(TWILIO_TOKEN),
+            sender: wellbeing_webhook::sms::client::Sender::From(TWILIO_FROM.into()),
+            webhook_url: webhook_url.map(str::to_string),
+            api_base: self.base(),
+        }
+    }
+}
+
+async fn twilio_messages(
+    State(fake): State<FakeTwilio>,
+    UrlPath(sid): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let n = {
+        let mut calls = fake.calls.lock().unwrap();
+        calls.push(TwilioCall {
+            path: format!("/2010-04-01/Accounts/{sid}/Messages.json"),
+            form: form.clone(),
+            authorization,
+        });
+        calls.len()
+    };
+    let failure = {
+        let mut failures = fake.failures.lock().unwrap();
+        (!failures.is_empty()).then(|| failures.remove(0))
+    };
+    if let Some((status, code)) = failure {
+        let body = json!({"code": code, "message": "refused by the fake", "more_info": "", "status": status});
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response();
+    }
+    let body = json!({
+        "sid": format!("SM{n:032}"),
+        "account_sid": sid,
+        "to": form.get("To"),
+        "from": form.get("From"),
+        "body": form.get("Body"),
+        "status": "queued",
+        "num_segments": "1",
+    });
+    (StatusCode::CREATED, axum::Json(body)).into_response()
+}
+
+/// Sign `params` as Twilio does for `url` with the test auth token.
+pub fn twilio_sign(url: &str, params: &[(&str, &str)]) -> String {
+    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    wellbeing_webhook::sms::signature::compute(
+        &wellbeing_webhook::sms::signature::AuthToken::new(TWILIO_TOKEN),
+        url,
+        &owned,
+    )
+}
+
+/// The fields of an inbound text as Twilio's Messaging webhook posts them.
+pub fn sms_params<'a>(sid: &'a str, from: &'a str, body: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("ToCountry", "US"),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("SmsSid", sid),
+        ("SmsStatus", "received"),
+        ("Body", body),
+        ("To", TWILIO_FROM),
+        ("NumSegments", "1"),
+        ("MessageSid", sid),
+        ("AccountSid", TWILIO_SID),
+        ("From", from),
+        ("ApiVersion", "2010-04-01"),
+    ]
+}
+
+/// POST a text to `/sms/twilio`, signed over `signed_url` (None: unsigned).
+pub async fn post_sms(addr: SocketAddr, params: &[(&str, &str)], signed_url: Option<&str>) -> reqwest::Response {
+    let body = serde_urlencoded::to_string(params).unwrap();
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{addr}/sms/twilio"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(url) = signed_url {
+        request = request.header("x-twilio-signature", twilio_sign(url, params));
+    }
+    request.send().await.unwrap()
 }
