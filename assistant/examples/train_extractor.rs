@@ -1,5 +1,5 @@
 //! Trains the offline extractor's model from the train split, tunes it on dev, and writes
-//! `assistant/data/extract/model.json` (checked in; `tests/extract_model.rs` fails when it is not
+//! `assistant/data/extract/model.json` (checked in; `tests/extract_heldout.rs` fails when it is not
 //! what this command produces).
 //!
 //! `cargo run -p wellbeing-assistant --example train_extractor [-- --check]`

@@ -3,10 +3,9 @@
 //! produces, and the test split meets the targets.
 //!
 //! The test split is scored once per change and reported in BENCHMARKS.md; rules and the model
-//! are tuned on train and dev only. Two checks on it: the targets (ignored while valence and
-//! stress are below them; `cargo test -p wellbeing-assistant --test extract_heldout --
-//! --ignored` shows where), and a regression floor at the figures measured when this was
-//! committed, so that a change that makes the test split worse fails.
+//! are tuned on train and dev only. Two checks on it: the targets (met by every field since
+//! the fifth scoring, BENCHMARKS.md), and a regression floor at the figures measured when this
+//! was committed, so that a change that makes the test split worse fails.
 
 use std::collections::BTreeSet;
 
@@ -75,14 +74,16 @@ fn the_checked_in_model_is_what_training_produces() {
 }
 
 /// Per field (accuracy, informed accuracy, false assertions) as measured on the test split when
-/// the model was last trained, rounded towards failing.
+/// the model was last trained, rounded towards failing. The split grew from 226 to 273 messages
+/// with the third batch of data, so these are the figures on the larger split (BENCHMARKS.md
+/// has both, and the old extractor on the new split).
 const FLOORS: &[(&str, f64, f64, f64)] = &[
-    ("valence", 0.84, 0.74, 0.06),
-    ("energy", 0.96, 0.85, 0.02),
-    ("stress", 0.93, 0.74, 0.02),
-    ("sleep_quality", 0.95, 0.85, 0.03),
-    ("hunger", 0.97, 0.86, 0.02),
-    ("exercise", 0.94, 0.82, 0.03),
+    ("valence", 0.90, 0.86, 0.05),
+    ("energy", 0.97, 0.89, 0.02),
+    ("stress", 0.96, 0.87, 0.01),
+    ("sleep_quality", 0.96, 0.83, 0.02),
+    ("hunger", 0.97, 0.81, 0.02),
+    ("exercise", 0.95, 0.83, 0.03),
 ];
 
 #[test]
@@ -106,7 +107,6 @@ fn the_test_split_does_not_get_worse() {
 }
 
 #[test]
-#[ignore = "valence and stress are below target on the test split (BENCHMARKS.md)"]
 fn the_test_split_meets_the_targets() {
     let report = eval::score(&parse(TEST), offline::extract);
     println!("{}", report.table());

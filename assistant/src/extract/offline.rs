@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::checkin::{CheckIn, Exercise, Hunger, MealStatus};
+use crate::checkin::{CheckIn, Exercise, Hunger, Level, MealStatus, Valence};
 
 /// Recorded with every check-in this extractor produces.
 pub const NAME: &str = "offline";
@@ -102,6 +102,15 @@ pub fn rules(message: &str) -> CheckIn {
         // A skipped meal with nothing eaten since implies hunger (docs/labelling.md); "wasn't
         // hungry so I skipped dinner" was already answered by the hunger rules.
         checkin.hunger = Hunger::Hungry;
+    }
+    if checkin.valence == Valence::Unknown {
+        // Stress words are also negative valence and calm words positive (docs/labelling.md):
+        // "can't stop overthinking" says how the writer feels even with no mood word.
+        checkin.valence = match checkin.stress {
+            Level::High | Level::Medium => Valence::Negative,
+            Level::Low => Valence::Positive,
+            Level::Unknown => Valence::Unknown,
+        };
     }
     if !crisis {
         checkin.pillars = pillars::pillars(&normalized, &checkin);
@@ -273,6 +282,39 @@ mod tests {
             "cut myself chopping onions",
         ] {
             assert!(!extract(text).crisis, "{text}");
+        }
+    }
+
+    #[test]
+    fn idioms_sarcasm_and_ratings_of_things() {
+        // Idioms of mood say how the writer feels without a mood word.
+        assert_eq!(rules("in a really good place right now").valence, Valence::Positive);
+        assert_eq!(rules("not in a good place today").valence, Valence::Negative);
+        assert_eq!(rules("honestly in a bit of a funk").valence, Valence::Negative);
+        // A glowing opener before a mishap is sarcasm; before good news it is not.
+        assert_eq!(rules("oh good, the printer is broken again").valence, Valence::Negative);
+        assert_eq!(rules("oh good, the sun is out").valence, Valence::Positive);
+        // A rating word before a thing rates the thing.
+        assert_eq!(rules("lovely walk by the river").valence, Valence::Unknown);
+        assert_eq!(rules("best sleep in ages").valence, Valence::Unknown);
+        assert_eq!(rules("feeling strong today").valence, Valence::Unknown);
+        // "not bad" is mildly good; "not too bad" stays in the middle.
+        assert_eq!(rules("not bad!").valence, Valence::Positive);
+        assert_eq!(rules("not too bad").valence, Valence::Neutral);
+    }
+
+    #[test]
+    fn stress_without_a_stress_word_and_its_intensity() {
+        for text in ["can't stop overthinking", "so behind on everything", "my mind won't shut off", "so nervous"] {
+            let c = rules(text);
+            // Stress words are also negative valence (docs/labelling.md).
+            assert_eq!((c.stress, c.valence), (Level::High, Valence::Negative), "{text}");
+        }
+        for text in ["a little worried", "work stresses me a bit", "a touch of stress before the meeting"] {
+            assert_eq!(rules(text).stress, Level::Medium, "{text}");
+        }
+        for text in ["not worried at all", "zero worries", "feeling grounded", "stress is gone after the holiday"] {
+            assert_eq!(rules(text).stress, Level::Low, "{text}");
         }
     }
 

@@ -68,7 +68,10 @@ const FEELINGS: &[Feeling] = &[
     f("refreshed", "refreshed", 2),
     f("rested", "rested", 1),
     f("productive|focused", "productive", 1),
-    f("confident|strong", "confident", 1),
+    f("confident", "confident", 1),
+    // "feeling strong" is energy (docs/labelling.md), and "strong" mostly rates a body or a
+    // coffee: it names a mood but gives no valence (see TIREDNESS).
+    f("strong", "strong", 1),
     f("loved", "loved", 2),
     // Neutral.
     neg(weak("okay|ok|alright|all right|fine|decent", "okay", 0), "low", -1),
@@ -112,7 +115,8 @@ const FEELINGS: &[Feeling] = &[
         "okay",
         0,
     ),
-    neg(weak("bad", "bad", -1), "okay", 0),
+    // "not bad!" is mildly good; "not too bad" stays neutral (see `litotes`).
+    neg(weak("bad", "bad", -1), "okay", 1),
     weak("rough|worse", "rough", -1),
     f("numb|empty", "numb", -2),
     f("hopeless|helpless|worthless", "hopeless", -2),
@@ -123,7 +127,7 @@ const FEELINGS: &[Feeling] = &[
 ];
 
 /// Moods that are about energy only.
-const TIREDNESS: &[&str] = &["tired", "exhausted", "drained", "sluggish", "refreshed", "rested", "energetic"];
+const TIREDNESS: &[&str] = &["tired", "exhausted", "drained", "sluggish", "refreshed", "rested", "energetic", "strong"];
 
 /// Cues that say how the user feels without naming a mood.
 const VALENCE_CUES: &[(&str, i32)] = &[
@@ -160,7 +164,73 @@ const VALENCE_CUES: &[(&str, i32)] = &[
         "ugh|hate|hated|sucks|sucked|crushing me|worst|argh|disaster|nightmares?|insane|anxiety|headache|migraine|pointless|meaningless|panic attack",
         -1,
     ),
+    // Idioms of mood: how people say they feel without a feeling word. Phrases that start
+    // with their own negator ("not myself") are matched whole, so the negation is theirs.
+    (
+        "never been happier|couldn't be happier|could not be happier|never felt better|couldn't be better|good place|good headspace|good space|cloud nine|over the moon|walking on air|like myself again|good spirits|heart is full|full heart|can't stop smiling|cant stop smiling|grinning|smiling|looking up|life is good|life's good|had a blast|no complaints|bliss|blissful|on a high|good mood|great mood|best mood|mood(?:'s| is| has) (?:been )?(?:lifted|up|good|great)|in a (?:good|great|happy) mood|treated myself|me time",
+        1,
+    ),
+    (
+        "funk|slump|in the dumps|not myself|not feeling myself|(?:i'm|im|been|am|i am) struggling|struggling (?:a bit|a lot|today|lately|mentally|emotionally)|(?:hard|tough|rough) time|feels? heavy|under a (?:bit of a )?cloud|a bust|nothing (?:goes|is going|went|'s going) right|salty|can't be bothered|cant be bothered|couldn't be bothered|bad mood|foul mood|grumpy mood|failure|bummed|upset|hurt that|(?:feel|felt|so|really) hurt|disappointed|disappointing|fuming|feeling off|not in a (?:good|great) (?:place|headspace|space|mood)|(?:mood|spirits) (?:is|are|was|were|'s) (?:not (?:so |that |very |too )?(?:good|great)|low|bad|rubbish|terrible|awful|down|in the gutter)|in my feelings|about to snap|so done|gross|rubbish|overthinking|dreading|piling up|behind on|breaking point|nerves are shot|head above water|stretched (?:way |too |so )?thin|freaking out|a wreck|could cry|annoying me|on my nerves|didn't enjoy|did not enjoy",
+        -1,
+    ),
 ];
+
+/// Nouns a rating word can describe instead of the writer ("lovely walk", "best sleep in ages",
+/// "amazing pizza"): a valence cue directly before one of them says how that thing was, not how
+/// the writer feels (docs/labelling.md).
+const RATED_THINGS: &[&str] = &[
+    "sleep",
+    "night",
+    "night's",
+    "nap",
+    "run",
+    "walk",
+    "hike",
+    "swim",
+    "ride",
+    "workout",
+    "session",
+    "class",
+    "lunch",
+    "dinner",
+    "breakfast",
+    "meal",
+    "food",
+    "pizza",
+    "coffee",
+    "tea",
+    "weather",
+    "traffic",
+    "film",
+    "movie",
+    "show",
+    "book",
+    "game",
+    "match",
+    "gym",
+    "sandwich",
+    "salad",
+    "burger",
+    "cake",
+    "view",
+    "news",
+    "podcast",
+    "song",
+    "music",
+    "playlist",
+    "restaurant",
+    "shower",
+    "bath",
+];
+/// Words that may stand between a rating word and the thing it rates ("lovely long walk").
+const RATED_FILLERS: &[&str] =
+    &["long", "little", "quick", "big", "solid", "short", "early", "late", "hot", "cold", "new"];
+
+/// Whether a rating word followed by `after` describes a thing, not the writer.
+pub(crate) fn rates_a_thing<'a>(mut after: impl Iterator<Item = &'a str>) -> bool {
+    after.find(|w| !RATED_FILLERS.contains(w)).is_some_and(|w| RATED_THINGS.contains(&w))
+}
 
 /// Words that put a weak feeling word in a feeling frame. The words between the frame and the
 /// feeling ("feeling really quite good") are skipped.
@@ -306,8 +376,31 @@ static SARCASM_ANYWHERE_RE: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// A glowing opener that is sarcastic when a mishap follows it ("oh good, the printer is broken
+/// again"); alone or before good news it is sincere.
+static SARCASM_OPENER_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^(?:oh |yeah |just |sure |wow |well |so |cool )*(?:good|great|fantastic|perfect|brilliant|wonderful|lovely|awesome|amazing|super|yay|woohoo|cool|nice|love it|love that|just what i needed|exactly what i needed|what a (?:great|lovely|perfect|fantastic|brilliant) (?:start|day|morning|way to start the day)|perfect timing|living the dream|thanks universe|cheers)(?: cool)*$",
+    )
+});
+/// Everyday mishaps: what sarcasm is usually about.
+static MISHAP_RE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:broke|broken|breaks|broke down|cancelled|canceled|stuck|locked (?:myself )?out|spilled|spilt|died|dead|flat tyre|flat tire|sick|again|delayed|lost|went up|raised|more meetings|crashed|down again|yelling|leaking|leak|flooded|overslept|missed|late|fined|ticket|rejected|ruined)\b",
+    )
+});
+
+/// A mood or a day rated out of ten: 7 and up is good, 5 and 6 the middle, 4 and below bad.
+static RATING_RE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:mood|day|vibes?)\W{0,3}(10|[0-9]) ?/ ?10\b|\b(10|[0-9]) ?/ ?10 (?:day|mood)\b"));
+
 static VALENCE_RES: LazyLock<Vec<(Regex, i32)>> =
     LazyLock::new(|| VALENCE_CUES.iter().map(|(p, v)| (re(&format!(r"\b(?:{p})\b")), *v)).collect());
+
+/// "not too bad", "not that bad": a negated complaint hedged to the middle.
+fn litotes(before: &str) -> bool {
+    before.split_whitespace().last().is_some_and(|w| matches!(w, "too" | "that" | "so" | "very"))
+}
 
 fn framed(before: &str) -> bool {
     let words: Vec<&str> = before.split_whitespace().collect();
@@ -375,6 +468,7 @@ fn mood_hits(clauses: &[Clause]) -> Vec<MoodHit> {
                 let names = !feeling.weak || is_framed || standalone(text, m.as_str()) || day;
                 let (mood, valence) = if super::text::negated(before) {
                     match feeling.negated {
+                        Some((mood, v)) if v > 0 && litotes(before) => (mood, 0),
                         Some(n) => n,
                         // "not stressed", "not sad": says what the user is not, not what they are.
                         None => continue,
@@ -423,14 +517,26 @@ pub(crate) fn mood_and_valence(clauses: &[Clause]) -> (Option<String>, Valence) 
     for clause in clauses {
         for (re, v) in VALENCE_RES.iter() {
             for m in re.find_iter(&clause.text) {
-                if !super::text::negated(&clause.text[..m.start()]) {
+                // "good place" names the writer's state; "lovely walk" rates the walk.
+                if !super::text::negated(&clause.text[..m.start()])
+                    && !rates_a_thing(clause.text[m.end()..].split_whitespace())
+                {
                     cues.push((clause.contrast, *v));
                 }
             }
         }
     }
+    // Tracker ratings: "mood 3/10", "10/10 day".
+    for clause in clauses {
+        for caps in RATING_RE.captures_iter(&clause.text) {
+            if let Some(n) = caps.get(1).or_else(|| caps.get(2)).and_then(|m| m.as_str().parse::<i32>().ok()) {
+                cues.push((clause.contrast, (n - 5).signum() * 2 * i32::from(n != 6)));
+            }
+        }
+    }
     // Sarcasm: a glowing word thrown at a bad event ("oh fantastic, the car broke down again").
-    if clauses.first().is_some_and(|c| SARCASM_RE.is_match(&c.text))
+    let mishap = clauses.len() > 1 && clauses[1..].iter().any(|c| MISHAP_RE.is_match(&c.text));
+    if clauses.first().is_some_and(|c| SARCASM_RE.is_match(&c.text) || (mishap && SARCASM_OPENER_RE.is_match(&c.text)))
         || clauses.iter().any(|c| SARCASM_ANYWHERE_RE.is_match(&c.text))
     {
         cues.push((false, -6));
@@ -470,6 +576,17 @@ const ENERGY: &[(&str, Option<Level>, Option<Level>)] = &[
         LOW,
         None,
     ),
+    // Everyday ways of saying the tank is empty or full without an energy word.
+    (
+        "(?:can|could) barely keep my eyes open|dying for a nap|heavy and slow|(?:body|legs|arms|limbs) (?:feel |feels |felt )?(?:so |really )?(?:heavy|like lead)|need (?:coffee|caffeine) to function|need to recharge|running on (?:fumes|empty)|out of gas|no gas (?:left )?in the tank|low battery|🪫",
+        LOW,
+        None,
+    ),
+    (
+        "(?:feel|feeling|felt|feels|legs feel|body feels) (?:so |super |really |very |pretty |quite )?strong|(?:so much|full of|bursting with|tons of|loads of) energy|energy to burn|could run a marathon|unstoppable|gas in the tank|energised|enrgized|fired up|charged up|firing on all cylinders",
+        HIGH,
+        None,
+    ),
     (
         "energetic|energized|buzzing|pumped|raring to go|lively|refreshed|wide awake|alert|on fire|bouncing off the walls",
         HIGH,
@@ -506,18 +623,33 @@ const STRESS: &[(&str, Option<Level>, Option<Level>)] = &[
     ),
     ("(?:i'm|i am|been|just|pretty|quite) busy|busy (?:day|week|morning|afternoon|at work|shift)", MEDIUM, LOW),
     (
-        "hectic|nervous|worried|uneasy|a lot on|pressure|jittery|manageable stress|stress(?: levels?)? (?:is |are |was )?(?:manageable|moderate|medium)",
+        "hectic|frantic|a lot on|pressure|manageable stress|stress(?: levels?)? (?:is |are |was )?(?:manageable|moderate|medium)",
         MEDIUM,
         None,
     ),
+    // Worry and nerves said plainly are high (docs/labelling.md: "so worried", "nervous about
+    // the interview"); "a little worried" is softened to medium; "not worried" is low.
+    ("nervous|nerves|worried|worry|worrying|uneasy|jittery|dread|dreading|dreaded|scaries", HIGH, LOW),
+    // A softener after the verb: "stresses me a bit", "a touch of stress".
     (
-        "stress(?: levels?)? (?:is |are |was )?(?:low|fine|ok|okay|alright|under control|down)|no stress|stress-free|stress free",
+        "(?:stresses|stressing|stressed) me (?:out )?(?:a bit|a little|slightly|a tad)|(?:a touch|a bit|a little|a tad|a smidge) of (?:stress|pressure|anxiety)|(?:some|mild|slight|minor) (?:stress|pressure|anxiety|nerves)|stressed-ish|stressy|looming|(?:money|cash|budget|finances|things) (?:is|are) (?:a bit |a little |pretty |quite )?tight",
+        MEDIUM,
+        None,
+    ),
+    // Stress without a stress word: a mind that will not stop, a body on alert, a pile of work.
+    (
+        "stressing|stresses me|stressed me|stressing me out|overthinking|overthink|spiralling|spiraling|racing thoughts|(?:mind|brain|head|thoughts) (?:is |are |keeps? |won't stop |wouldn't stop )?racing|(?:mind|brain|head) (?:won't|wouldn't|will not|would not|can't|cannot|couldn't) (?:shut off|switch off|stop|shut up|calm down|quiet down|slow down)|head (?:is )?spinning|can't stop (?:worrying|stressing|overthinking|thinking about)|cant stop (?:worrying|stressing|overthinking|thinking about)|(?:can't|cannot|cant|couldn't) switch off|behind on everything|(?:so|way|really|hopelessly) behind|falling behind|piling up|piled up|(?:all|everything is|it's all|it is all) too much|stretched (?:way |too |so )?thin|head above water|breaking point|at my limit|end of my (?:rope|tether)|nerves are shot|nervous wreck|(?:i'm|im|i am|a total|a complete|an absolute) (?:a )?wreck|freaking out|freak out|(?:hands|legs|voice) (?:are |is )?shaking|shaky|chest (?:is |feels |felt )?tight|tight chest|heart (?:is |was )?(?:pounding|racing)|walking on eggshells|about to (?:snap|lose it|explode|break down)|a million things|no time to (?:breathe|think|do)|so much pressure|(?:lots|loads|tons) of pressure|pressure is (?:unreal|insane|immense|huge|crazy|too much|intense)|(?:huge|massive|immense|crazy|insane|intense) pressure|pressure (?:is )?(?:on|mounting)",
+        HIGH,
+        None,
+    ),
+    (
+        "stress(?: levels?)?:? (?:is |are |was |has |have )?(?:way |much |really |finally |pretty )?(?:low|fine|ok|okay|alright|under control|down|gone|zero|0|1/10|2/10|1|2)|no stress|stress-free|stress free|low stress|low-stress|(?:anxiety|nerves|worry|worries) (?:is |are |was |has |have )?(?:finally |way |much )?(?:low|down|gone|better|under control|settled)|zero (?:worries|pressure|stress)|no (?:worries|pressure)|nothing to (?:stress|worry) about",
         LOW,
         None,
     ),
     ("stress(?: levels?)? (?:is |are |was )?(?:high|through the roof|off the charts|insane)", HIGH, None),
     (
-        "relaxed|relaxing|calm|chill|chilled|chilling|at ease|peaceful|zen|serene|mellow|laid-back|laid back|easy day|lazy day|unwound|at peace",
+        "relaxed|relaxing|calm|calmer|chill|chilled|chilling|at ease|peaceful|zen|serene|mellow|laid-back|laid back|easy day|lazy day|unwound|at peace|grounded|centered|centred|easy going|easygoing|easy breezy|(?:took|taking|take) it easy|breathing easy|(?:feel|feeling|felt) (?:so much |much |a lot )?lighter|(?:mind|head) (?:feels |is |was )?(?:clear|quiet|calm|still)|(?:can|could) finally relax|(?:feel|feeling) relax|relaxd|bliss|blissful|without a care|nowhere to be",
         LOW,
         HIGH,
     ),
