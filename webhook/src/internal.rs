@@ -136,7 +136,28 @@ pub async fn checkins(
             Err(response) => return response,
         }
     }
-    Json(CheckinResponse::combine(results)).into_response()
+    let combined = CheckinResponse::combine(results);
+    record_job(&state, &active.persona, request.slot, &combined).await;
+    Json(combined).into_response()
+}
+
+/// Note the slot's job in the scheduler's record (`scheduler_runs`), beside `wellbeing up`'s
+/// and the goals minutes, once every person has been handled. The record is informational here:
+/// a retried Job is answered from each person's prompt record, which says more than one row can.
+async fn record_job(state: &AppState, persona: &Persona, slot: Option<usize>, combined: &CheckinResponse) {
+    let now = state.clock.now();
+    let Some(due) = slot.and_then(|i| slot_time(persona, i, now)) else { return };
+    let namespace = persona.metadata.namespace.as_deref().unwrap_or("default");
+    let key = crate::job_log::checkin_key(&format!("{namespace}/{}", kube::ResourceExt::name_any(persona)), due);
+    let outcome = match combined.status.as_str() {
+        "sent" => crate::job_log::JobOutcome::Sent,
+        "already_sent" => crate::job_log::JobOutcome::AlreadySent,
+        _ => crate::job_log::JobOutcome::Skipped,
+    };
+    let log = crate::job_log::JobLog::new(state.engine.store().clone());
+    if let Err(error) = log.record(&key, "checkin", due, outcome, now).await {
+        tracing::warn!(error = %crate::nudges::error_chain(&error), "failed to record the check-in job");
+    }
 }
 
 impl CheckinResponse {

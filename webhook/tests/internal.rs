@@ -63,6 +63,14 @@ async fn a_checkin_with_the_shared_token_posts_the_prompt_once_per_slot() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "already_sent");
     assert_eq!(slack.calls("chat.postMessage").len(), 1);
+    // The slot's job is in the scheduler's record once, as sent.
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(*) FROM scheduler_runs WHERE kind = 'checkin' AND outcome = 'sent' AND job_key LIKE 'checkin/%/builtin-default/%'"
+        ),
+        1
+    );
 
     // The user answers in the prompt's thread: the check-in is linked to the prompt.
     let thread = body["ts"].as_str().unwrap().to_string();
