@@ -9,6 +9,10 @@
 //! ```
 //!
 //! The signing secret comes from `--secret` or `SLACK_SIGNING_SECRET` (the server's).
+//!
+//! With `--sms`, Twilio Messaging webhooks instead: form posts to `/sms/twilio`, each with a unique
+//! `MessageSid`, signed with `--twilio-token` / `TWILIO_AUTH_TOKEN` over `--twilio-url` (the
+//! server's `TWILIO_WEBHOOK_URL`; default: `URL/sms/twilio`).
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -20,6 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use wellbeing_webhook::slack::signature::{SigningSecret, sign};
+use wellbeing_webhook::sms::signature::{AuthToken, compute as twilio_signature};
 
 #[derive(Parser, Debug)]
 #[command(about = "Send signed Slack events to a running webhook and measure the acknowledgements")]
@@ -39,6 +44,15 @@ struct Args {
     /// The server's signing secret.
     #[arg(long, env = "SLACK_SIGNING_SECRET")]
     secret: String,
+    /// Send signed Twilio SMS webhooks instead of Slack events.
+    #[arg(long)]
+    sms: bool,
+    /// The server's Twilio auth token (with `--sms`).
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", default_value = "")]
+    twilio_token: String,
+    /// The public URL the server checks Twilio signatures against (with `--sms`).
+    #[arg(long, env = "TWILIO_WEBHOOK_URL")]
+    twilio_url: Option<String>,
     /// The server's data dir: check the inbox afterwards (exactly one row per acknowledged event).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -104,13 +118,19 @@ async fn run(args: Args) -> Result<(), Error> {
     if let Some(addr) = args.fake_slack {
         fake_slack(addr, posted.clone()).await?;
     }
-    let secret = SigningSecret::new(args.secret.clone());
+    let signer = if args.sms {
+        let url = args.twilio_url.clone().unwrap_or_else(|| format!("{}/sms/twilio", args.url.trim_end_matches('/')));
+        Signer::Sms { token: AuthToken::new(args.twilio_token.clone()), url }
+    } else {
+        Signer::Slack(SigningSecret::new(args.secret.clone()))
+    };
+    let signer = std::sync::Arc::new(signer);
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.connections {
-        let (authority, run_id, secret, users) = (authority.clone(), run_id.clone(), secret.clone(), args.users);
-        tasks.push(tokio::spawn(async move { connection(c, &authority, &run_id, &secret, users, deadline).await }));
+        let (authority, run_id, signer, users) = (authority.clone(), run_id.clone(), signer.clone(), args.users);
+        tasks.push(tokio::spawn(async move { connection(c, &authority, &run_id, &signer, users, deadline).await }));
     }
     let mut latencies = Vec::new();
     let mut acked = Vec::new();
@@ -158,7 +178,8 @@ async fn run(args: Args) -> Result<(), Error> {
         let path = dir.join(wellbeing_assistant::store::DB_FILE);
         let conn = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         let mut stmt = conn.prepare("SELECT event_id FROM inbox WHERE event_id LIKE ?1")?;
-        let rows: Vec<String> = stmt.query_map([format!("Ev{run_id}-%")], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let pattern = if args.sms { format!("sms:SM{run_id}-%") } else { format!("Ev{run_id}-%") };
+        let rows: Vec<String> = stmt.query_map([pattern], |r| r.get(0))?.collect::<Result<_, _>>()?;
         let stored: HashSet<&str> = rows.iter().map(String::as_str).collect();
         let missing = acked.iter().filter(|id| !stored.contains(id.as_str())).count();
         let acked_set: HashSet<&str> = acked.iter().map(String::as_str).collect();
@@ -177,13 +198,19 @@ async fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// How requests are signed: Slack's events, or Twilio's Messaging webhook.
+enum Signer {
+    Slack(SigningSecret),
+    Sms { token: AuthToken, url: String },
+}
+
 /// One keep-alive connection sending events back to back until the deadline; in-flight requests
 /// are always awaited, so every acknowledged event is counted.
 async fn connection(
     c: usize,
     authority: &str,
     run_id: &str,
-    secret: &SigningSecret,
+    signer: &Signer,
     users: usize,
     deadline: Instant,
 ) -> Result<ConnectionResult, Error> {
@@ -197,33 +224,10 @@ async fn connection(
     let mut seq = 0u64;
     while Instant::now() < deadline {
         seq += 1;
-        let event_id = format!("Ev{run_id}-{c}-{seq}");
-        let user = format!("ULOAD{}", (c * 7919 + seq as usize) % users.max(1));
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-        let ts = format!("{}.{:06}", now.as_secs(), now.subsec_micros());
-        let body = serde_json::json!({
-            "token": "unused",
-            "team_id": "TLOAD",
-            "api_app_id": "ALOAD",
-            "event": {
-                "type": "message", "channel": format!("D{user}"), "user": user, "channel_type": "im",
-                "text": "Kinda drained. Haven't eaten yet and didn't sleep much.", "ts": ts, "event_ts": ts,
-                "team": "TLOAD"
-            },
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": now.as_secs(),
-            "authorizations": [{"team_id": "TLOAD", "user_id": "UBOTLOAD", "is_bot": true}]
-        })
-        .to_string();
-        let timestamp = now.as_secs().to_string();
-        let signature = sign(secret, &timestamp, body.as_bytes());
-        let request = Request::post("/slack/events")
-            .header("host", authority)
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", timestamp)
-            .header("x-slack-signature", signature)
-            .body(Full::new(Bytes::from(body)))?;
+        let (event_id, request) = match signer {
+            Signer::Slack(secret) => slack_request(authority, run_id, secret, users, c, seq)?,
+            Signer::Sms { token, url } => sms_request(authority, run_id, token, url, users, c, seq)?,
+        };
         let sent_at = Instant::now();
         sender.ready().await?;
         let response = sender.send_request(request).await?;
@@ -238,4 +242,77 @@ async fn connection(
         }
     }
     Ok(result)
+}
+
+/// A signed `message.im` event from one of `users` Slack users.
+fn slack_request(
+    authority: &str,
+    run_id: &str,
+    secret: &SigningSecret,
+    users: usize,
+    c: usize,
+    seq: u64,
+) -> Result<(String, Request<Full<Bytes>>), Error> {
+    let event_id = format!("Ev{run_id}-{c}-{seq}");
+    let user = format!("ULOAD{}", (c * 7919 + seq as usize) % users.max(1));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let ts = format!("{}.{:06}", now.as_secs(), now.subsec_micros());
+    let body = serde_json::json!({
+        "token": "unused",
+        "team_id": "TLOAD",
+        "api_app_id": "ALOAD",
+        "event": {
+            "type": "message", "channel": format!("D{user}"), "user": user, "channel_type": "im",
+            "text": "Kinda drained. Haven't eaten yet and didn't sleep much.", "ts": ts, "event_ts": ts,
+            "team": "TLOAD"
+        },
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": now.as_secs(),
+        "authorizations": [{"team_id": "TLOAD", "user_id": "UBOTLOAD", "is_bot": true}]
+    })
+    .to_string();
+    let timestamp = now.as_secs().to_string();
+    let signature = sign(secret, &timestamp, body.as_bytes());
+    let request = Request::post("/slack/events")
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", timestamp)
+        .header("x-slack-signature", signature)
+        .body(Full::new(Bytes::from(body)))?;
+    Ok((event_id, request))
+}
+
+/// A signed Twilio Messaging webhook (an inbound text) from one of `users` numbers.
+fn sms_request(
+    authority: &str,
+    run_id: &str,
+    token: &AuthToken,
+    url: &str,
+    users: usize,
+    c: usize,
+    seq: u64,
+) -> Result<(String, Request<Full<Bytes>>), Error> {
+    let sid = format!("SM{run_id}-{c}-{seq}");
+    let from = format!("+1555{:07}", (c * 7919 + seq as usize) % users.max(1));
+    let params: Vec<(String, String)> = [
+        ("AccountSid", "ACload"),
+        ("MessageSid", sid.as_str()),
+        ("SmsSid", sid.as_str()),
+        ("From", from.as_str()),
+        ("To", "+15550000000"),
+        ("Body", "Kinda drained. Haven't eaten yet and didn't sleep much."),
+        ("NumMedia", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature = twilio_signature(token, url, &params);
+    let body = serde_urlencoded::to_string(&params)?;
+    let request = Request::post("/sms/twilio")
+        .header("host", authority)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature)
+        .body(Full::new(Bytes::from(body)))?;
+    Ok((format!("sms:{sid}"), request))
 }
