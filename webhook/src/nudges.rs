@@ -296,26 +296,17 @@ impl Delivery {
             .map_err(DeliverError::Join)?
             .map_err(DeliverError::People)?;
         let preferred = self.engine.personas().active().spec().check_ins.channel;
-        let private_ref = |identity: &Identity| {
-            identities.iter().find(|(i, _)| i == identity).and_then(|(_, private)| private.clone())
-        };
         let on = Served { slack: self.slack.is_some(), sms: self.sms.is_some() };
         match route_for(&msg.user_id, &identities, preferred, on) {
-            UserChannel::Local => {
-                let identity = Identity::local("me");
-                self.local.deliver(&identity, private_ref(&identity).as_deref(), msg).await
-            }
+            UserChannel::Local => self.local.deliver(&Identity::local("me"), msg).await,
             UserChannel::Slack(member) => match &self.slack {
-                Some(slack) => {
-                    let identity = Identity::slack(None, &member);
-                    slack.deliver(&identity, private_ref(&identity).as_deref(), msg).await
-                }
+                Some(slack) => slack.deliver(&Identity::slack(None, &member), msg).await,
                 None => Ok(Delivered::NoChannel),
             },
             UserChannel::Sms(number) => match &self.sms {
                 Some(sms) => {
                     let identity = Identity { channel: CrdChannel::Sms, address: number };
-                    sms.deliver(&identity, None, msg).await
+                    sms.deliver(&identity, msg).await
                 }
                 None => Ok(Delivered::NoChannel),
             },

@@ -245,7 +245,7 @@ async fn after_stop_nothing_is_sent_until_start() {
     let delivery = Delivery::new(service.state.engine.clone(), None).with_sms(Some(sms_outbound.clone()));
     assert_eq!(delivery.deliver(&nudge("ana")).await.unwrap(), Delivered::OptedOut);
     let identity: Identity = format!("sms:{ANA}").parse().unwrap();
-    assert_eq!(sms_outbound.deliver(&identity, None, &nudge("ana")).await.unwrap(), Delivered::OptedOut);
+    assert_eq!(sms_outbound.deliver(&identity, &nudge("ana")).await.unwrap(), Delivered::OptedOut);
     // A check-in prompt: skipped, and not recorded as asked.
     let (status, body) = trigger(service.addr, json!({"persona": "texter"})).await;
     assert_eq!(status, 200, "{body}");

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use wellbeing_assistant::people::{Identity, PersonConfig};
-use wellbeing_webhook::inbox::{LocalText, NewRow, Payload};
 use wellbeing_webhook::local::engine::InboxBackend;
 use wellbeing_webhook::local::{LOCAL_NAME, LocalBackend as _, SendResult};
 use wellbeing_webhook::metrics::Metrics;
@@ -84,11 +83,7 @@ async fn direct(data_dir: &std::path::Path, manifests: Option<PathBuf>, text: &s
     let pipeline = Pipeline::start(&assistant, Default::default(), people, Metrics::new(), Some(options))
         .context("failed to start the inbox")?;
     let backend = InboxBackend::new(assistant, pipeline.inbox.clone(), pipeline.worker.clone(), LOCAL_USER);
-    let row = NewRow {
-        event_id: wellbeing_webhook::channel::local::event_id(None),
-        user_id: LOCAL_USER.to_string(),
-        payload: Payload::Local(LocalText { identity: me.identities[0].key(), text: text.to_string() }),
-    };
+    let row = wellbeing_webhook::channel::local::message_row(&me.identities[0], LOCAL_USER, text, None);
     let result = backend.send(row).await;
     pipeline.shutdown().await;
     Ok(result?)

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument as _, info, info_span, warn};
 use wellbeing_assistant::engine::Assistant;
 use wellbeing_assistant::goals::GoalsConfig;
-use wellbeing_assistant::people::{self, Identity, PersonConfig};
+use wellbeing_assistant::people::{Identity, PersonConfig};
 use wellbeing_crds::Persona;
 use wellbeing_crds::persona::Channel as CrdChannel;
 use wellbeing_operator::secret_store::LocalStore;
@@ -170,8 +170,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     if let Some(user) = slack.as_ref().and_then(|s| s.checkin_user.as_deref()) {
         local_person.identities.push(Identity::slack(slack.as_ref().and_then(|s| s.team_id.as_deref()), user));
     }
-    people::enrol(&mut store.conn(), std::slice::from_ref(&local_person), &wellbeing_assistant::store::now_rfc3339())
-        .context("failed to enrol the local user")?;
 
     // Every message, the page's included, goes through the durable inbox and its worker: the
     // assistant service's own (with Slack credentials, beside its Slack endpoints), else one here.

@@ -211,7 +211,7 @@ impl Scheduler {
     }
 
     /// Remember a finished or missed job, in memory and in the record.
-    async fn handled(&mut self, job: &Job, outcome: JobOutcome, now: DateTime<Utc>) {
+    async fn remember(&mut self, job: &Job, outcome: JobOutcome, now: DateTime<Utc>) {
         self.handled.insert(job.key(), job.due);
         if let Some(log) = &self.log
             && let Err(error) = log.record(&job.key(), job.kind_name(), job.due, outcome, now).await
@@ -264,7 +264,7 @@ impl Scheduler {
         let planned = plan(jobs, now, &self.handled);
         for job in planned.skip {
             info!(kind = job.kind_name(), due = %job.due, "missed while not running; skipped");
-            self.handled(&job, JobOutcome::Missed, now).await;
+            self.remember(&job, JobOutcome::Missed, now).await;
         }
         for job in planned.fire {
             let (due, kind) = (job.due, job.kind_name());
@@ -277,7 +277,7 @@ impl Scheduler {
                         Outcome::AlreadySent => JobOutcome::AlreadySent,
                         Outcome::Skipped => JobOutcome::Skipped,
                     };
-                    self.handled(&job, outcome, now).await;
+                    self.remember(&job, outcome, now).await;
                 }
                 Err(error) => {
                     warn!(%error, due = %due, "job failed; retrying while inside the grace period");

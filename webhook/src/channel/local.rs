@@ -36,6 +36,15 @@ pub fn event_id(key: Option<&str>) -> String {
     format!("local:{}", key.map_or_else(wellbeing_common::id::new_id, str::to_string))
 }
 
+/// The inbox row of a message `person` wrote as `identity` on the page or with `wellbeing chat`.
+pub fn message_row(identity: &Identity, person: &str, text: &str, key: Option<&str>) -> NewRow {
+    NewRow {
+        event_id: event_id(key),
+        user_id: person.to_string(),
+        payload: Payload::Local(LocalText { identity: identity.key(), text: text.to_string() }),
+    }
+}
+
 /// The local API's inbound adapter for one person at one local identity.
 pub struct LocalInbound {
     pub auth: LocalAuth,
@@ -68,11 +77,7 @@ impl InboundAdapter for LocalInbound {
         if key.is_some_and(|k| k.chars().count() > MAX_KEY_CHARS || k.chars().any(char::is_control)) {
             return Err(Refusal::new(StatusCode::BAD_REQUEST, "key"));
         }
-        Ok(Parsed::Rows(vec![NewRow {
-            event_id: event_id(key),
-            user_id: self.person.clone(),
-            payload: Payload::Local(LocalText { identity: self.identity.key(), text: text.to_string() }),
-        }]))
+        Ok(Parsed::Rows(vec![message_row(&self.identity, &self.person, text, key)]))
     }
 }
 
@@ -103,12 +108,7 @@ impl OutboundAdapter for LocalOutbound {
         Ok(())
     }
 
-    async fn deliver(
-        &self,
-        _identity: &Identity,
-        _private_ref: Option<&str>,
-        msg: &OutgoingMessage,
-    ) -> Result<Delivered, DeliverError> {
+    async fn deliver(&self, _identity: &Identity, msg: &OutgoingMessage) -> Result<Delivered, DeliverError> {
         let active = self.engine.personas().active();
         let (name, version) = (active.name().to_string(), active.version());
         let (store, m) = (self.engine.store().clone(), msg.clone());

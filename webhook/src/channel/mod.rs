@@ -128,14 +128,9 @@ pub trait OutboundAdapter: Send + Sync {
     async fn reply(&self, row: &Row, person: &str, replies: &[Reply]) -> Result<(), ProcessError>;
     /// Tell someone this installation does not serve that it does not; nothing of theirs is kept.
     async fn refuse(&self, row: &Row) -> Result<(), ProcessError>;
-    /// A proactive message (reminder, nudge, pillar question, insight) to a person at `identity`
-    /// (`private_ref`: the private conversation stored for it, if any), at most once per message.
-    async fn deliver(
-        &self,
-        identity: &Identity,
-        private_ref: Option<&str>,
-        message: &OutgoingMessage,
-    ) -> Result<Delivered, DeliverError>;
+    /// A proactive message (reminder, nudge, pillar question, insight) to a person at `identity`,
+    /// at most once per message.
+    async fn deliver(&self, identity: &Identity, message: &OutgoingMessage) -> Result<Delivered, DeliverError>;
 }
 
 #[cfg(test)]

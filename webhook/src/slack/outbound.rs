@@ -201,12 +201,7 @@ impl OutboundAdapter for SlackOutbound {
 
     /// Open the DM, post the message with its buttons, and record where it went. A message whose
     /// delivery was recorded as posted is not posted again.
-    async fn deliver(
-        &self,
-        identity: &Identity,
-        _private_ref: Option<&str>,
-        msg: &OutgoingMessage,
-    ) -> Result<Delivered, DeliverError> {
+    async fn deliver(&self, identity: &Identity, msg: &OutgoingMessage) -> Result<Delivered, DeliverError> {
         let Some(member) = identity.slack_user() else { return Ok(Delivered::NoChannel) };
         let key = message_key(msg);
         let k = key.clone();

@@ -161,12 +161,7 @@ impl OutboundAdapter for SmsOutbound {
 
     /// The message as text; a reminder's buttons become "Reply DONE, SNOOZE or SKIP" (see
     /// [`crate::sms::actions`]), a pillar question's are not offered.
-    async fn deliver(
-        &self,
-        identity: &Identity,
-        _private_ref: Option<&str>,
-        msg: &OutgoingMessage,
-    ) -> Result<Delivered, DeliverError> {
+    async fn deliver(&self, identity: &Identity, msg: &OutgoingMessage) -> Result<Delivered, DeliverError> {
         if identity.channel != Channel::Sms {
             return Ok(Delivered::NoChannel);
         }
