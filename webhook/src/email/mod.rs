@@ -3,3 +3,5 @@
 //! reply apart from the quoted history.
 
 pub mod reply_text;
+pub mod signature;
+pub mod store;

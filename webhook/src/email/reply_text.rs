@@ -20,7 +20,16 @@ const ATTRIBUTION_OPENERS: &[&str] = &["On ", "Am ", "Le ", "El ", "Op ", "Em ",
 /// The verb of an attribution line: "wrote", "schrieb", "a écrit", "escribió", "schreef",
 /// "escreveu", "ha scritto", "het volgende geschreven", "skrev", "napisał", "napsal".
 const ATTRIBUTION_VERBS: &[&str] = &[
-    "wrote", "schrieb", "a écrit", "escribió", "schreef", "escreveu", "ha scritto", "geschreven", "skrev", "napisał",
+    "wrote",
+    "schrieb",
+    "a écrit",
+    "escribió",
+    "schreef",
+    "escreveu",
+    "ha scritto",
+    "geschreven",
+    "skrev",
+    "napisał",
     "napsal",
 ];
 
@@ -32,8 +41,20 @@ const HEADER_FROM: &[&str] = &["From", "Von", "De", "Van", "Da", "Från", "Fra",
 
 /// The second field: Outlook's "Sent", or "Date" in Outlook on the web and Android clients.
 const HEADER_SENT: &[&str] = &[
-    "Sent", "Date", "Gesendet", "Datum", "Envoyé", "Enviado", "Enviada", "Verzonden", "Inviato", "Data", "Skickat",
-    "Sendt", "Wysłano", "Odesláno",
+    "Sent",
+    "Date",
+    "Gesendet",
+    "Datum",
+    "Envoyé",
+    "Enviado",
+    "Enviada",
+    "Verzonden",
+    "Inviato",
+    "Data",
+    "Skickat",
+    "Sendt",
+    "Wysłano",
+    "Odesláno",
 ];
 
 /// How many lines after "From:" the "Sent:" line may come (Outlook puts it next; some put To first).
@@ -198,7 +219,10 @@ mod tests {
             if got == example.reply {
                 hits += 1;
             } else {
-                println!("{} ({}, {}): expected {:?}, got {:?}", example.id, example.client, example.lang, example.reply, got);
+                println!(
+                    "{} ({}, {}): expected {:?}, got {:?}",
+                    example.id, example.client, example.lang, example.reply, got
+                );
             }
         }
         println!("{name}: {hits}/{} exact", examples.len());
@@ -235,7 +259,10 @@ mod tests {
     #[test]
     fn text_that_only_looks_like_history_is_kept() {
         // "On" opening a sentence with no attribution verb and colon is the person's.
-        assert_eq!(reply_text("On Monday I ran 5k.\nFrom: the park, it was lovely"), "On Monday I ran 5k.\nFrom: the park, it was lovely");
+        assert_eq!(
+            reply_text("On Monday I ran 5k.\nFrom: the park, it was lovely"),
+            "On Monday I ran 5k.\nFrom: the park, it was lovely"
+        );
         // A dash inside a sentence is no separator.
         assert_eq!(reply_text("Good -- really good."), "Good -- really good.");
     }
