@@ -2,6 +2,7 @@
 //! a freshness window and a persisted replay cache) and the splitter that keeps the person's
 //! reply apart from the quoted history.
 
+pub mod inbound;
 pub mod reply_text;
 pub mod signature;
 pub mod store;
