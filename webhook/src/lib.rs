@@ -8,6 +8,7 @@ pub mod config;
 pub mod dashboard;
 pub mod db;
 pub mod deliveries;
+pub mod email;
 pub mod gateway;
 pub mod goal_status;
 pub mod goals_loop;

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, name: "people", sql: include_str!("../../../migrations/0005_people.sql") },
     Migration { version: 6, name: "scheduler_runs", sql: include_str!("../../../migrations/0006_scheduler_runs.sql") },
     Migration { version: 7, name: "sms_opt_outs", sql: include_str!("../../../migrations/0007_sms_opt_outs.sql") },
+    Migration { version: 10, name: "email", sql: include_str!("../../../migrations/0010_email.sql") },
 ];
 
 pub fn latest() -> i64 {
