@@ -31,11 +31,7 @@ impl SigningKey {
     }
 }
 
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningKey(<redacted>)")
-    }
-}
+redacted_debug!(SigningKey);
 
 /// The three signed fields of one request, as sent.
 #[derive(Debug, Clone, Copy)]

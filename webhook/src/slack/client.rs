@@ -30,11 +30,7 @@ impl BotToken {
     }
 }
 
-impl std::fmt::Debug for BotToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BotToken(<redacted>)")
-    }
-}
+redacted_debug!(BotToken);
 
 /// Error codes of `ok: false` answers that the assistant treats differently; the rest keep their
 /// text in `Other`.

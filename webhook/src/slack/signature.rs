@@ -38,11 +38,7 @@ impl SigningSecret {
     }
 }
 
-impl std::fmt::Debug for SigningSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningSecret(<redacted>)")
-    }
-}
+redacted_debug!(SigningSecret);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {

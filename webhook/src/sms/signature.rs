@@ -31,11 +31,7 @@ impl AuthToken {
     }
 }
 
-impl std::fmt::Debug for AuthToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuthToken(<redacted>)")
-    }
-}
+redacted_debug!(AuthToken);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
